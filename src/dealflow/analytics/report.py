@@ -1,0 +1,162 @@
+"""The pipeline report: where the deals stand, how they convert, and how fast they close."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import polars as pl
+
+from dealflow.analytics.metrics import cycle_days, days_between, outcome_summary, win_rate
+from dealflow.history import History
+
+AGE_BUCKETS = [(0, 30, "0-30 days"), (30, 60, "31-60 days"), (60, 90, "61-90 days"), (90, 180, "91-180 days"), (180, None, "over 180 days")]
+
+
+@dataclass(frozen=True)
+class PipelineReport:
+    as_of: datetime | None  # the instant asked for, or None for "now"
+    data_as_of: datetime  # the instant ages are measured from
+    totals: dict[str, Any]
+    cycle: pl.DataFrame  # status, deals, median_days, p75_days, p90_days, mean_days
+    stages: pl.DataFrame  # pipeline, stage, kind, probability, open_deals, open_amount, weighted_amount, reached, advanced, conversion
+    owners: pl.DataFrame
+    products: pl.DataFrame
+    ageing: pl.DataFrame  # bucket, open_deals, open_amount
+    estimates: dict[str, Any]  # open deals without an amount, valued at their product's list price
+
+    def to_dict(self) -> dict[str, Any]:
+        t = self.totals
+        med = {r["status"]: r["median_days"] for r in self.cycle.to_dicts()}
+        return {
+            "as_of": self.as_of.isoformat() if self.as_of else None,
+            "data_as_of": self.data_as_of.isoformat(),
+            "deals": {"open": t["open"], "won": t["won"], "lost": t["lost"], "total": t["total"]},
+            "win_rate": t["win_rate"],
+            "value_win_rate": t["value_win_rate"],
+            "won_amount": t["won_amount"],
+            "open_amount": t["open_amount"],
+            "weighted_amount": t["weighted_amount"],
+            "sales_velocity_per_day": t["sales_velocity_per_day"],
+            "median_cycle_days": {"won": med.get("won"), "lost": med.get("lost")},
+            "cycle_days": self.cycle.to_dicts(),
+            "stages": self.stages.to_dicts(),
+            "owners": self.owners.to_dicts(),
+            "products": self.products.to_dicts(),
+            "ageing": self.ageing.to_dicts(),
+            "list_price_estimate": self.estimates,
+        }
+
+
+def _with_probability(deals: pl.DataFrame, stages: pl.DataFrame) -> pl.DataFrame:
+    probs = stages.select(pl.col("pipeline_id"), pl.col("name").alias("stage"), pl.col("probability").alias("stage_probability"))
+    return deals.join(probs, on=["pipeline_id", "stage"], how="left")
+
+
+def stage_table(history: History) -> pl.DataFrame:
+    """Per stage: open deals and amounts, and cohort conversion.
+
+    ``reached`` counts the deals that ever entered the stage (once each, however often);
+    ``advanced`` those of them that later entered any stage further on the progression;
+    ``conversion`` = advanced ÷ reached, lost deals staying in the denominator.
+    """
+    stages = history.stages
+    deals = _with_probability(history.deals, stages)
+    open_ = deals.filter(pl.col("status") == "open").group_by(["pipeline_id", "stage"]).agg(
+        pl.len().alias("open_deals"),
+        pl.col("amount").sum().alias("open_amount"),
+        (pl.col("amount") * pl.col("stage_probability")).sum().alias("weighted_amount"),
+    )
+    log = history.stage_log().join(history.deals.select(pl.col("id").alias("deal_id"), "pipeline_id"), on="deal_id")
+    # Current stages count as reached even when the source recorded no date for them.
+    current = history.deals.select(pl.col("id").alias("deal_id"), "pipeline_id", "stage").filter(pl.col("stage").is_not_null())
+    ranks = stages.select("pipeline_id", pl.col("name").alias("stage"), "rank")
+    visits = pl.concat([log.select("deal_id", "pipeline_id", "stage"), current]).unique().join(ranks, on=["pipeline_id", "stage"], how="left")
+    furthest = visits.group_by("deal_id").agg(pl.col("rank").max().alias("furthest"))
+    reached = visits.join(furthest, on="deal_id").group_by(["pipeline_id", "stage"]).agg(
+        pl.len().alias("reached"),
+        (pl.col("furthest") > pl.col("rank")).sum().alias("advanced"),
+    )
+    table = (
+        stages.select("pipeline_id", "pipeline", pl.col("name").alias("stage"), "kind", "probability", "position")
+        .join(open_, on=["pipeline_id", "stage"], how="left")
+        .join(reached, on=["pipeline_id", "stage"], how="left")
+        .with_columns(
+            pl.col("open_deals").fill_null(0), pl.col("open_amount").fill_null(0.0), pl.col("weighted_amount").fill_null(0.0),
+            pl.col("reached").fill_null(0), pl.col("advanced").fill_null(0),
+        )
+        .with_columns(
+            pl.when((pl.col("kind") == "open") & (pl.col("reached") > 0)).then(pl.col("advanced") / pl.col("reached")).otherwise(None).alias("conversion")
+        )
+        .sort(["pipeline_id", "position"])
+    )
+    return table.drop("pipeline_id", "position")
+
+
+def pipeline_report(history: History, as_of: datetime | None = None) -> PipelineReport:
+    """The report of PRODUCT.md's conventions, now or as it stood at ``as_of``."""
+    h = history.as_of(as_of) if as_of is not None else history
+    now = h.now
+    deals = _with_probability(h.deals, h.stages).with_columns(cycle_days())
+    status = pl.col("status")
+    counts = {s: deals.filter(status == s).height for s in ("open", "won", "lost")}
+    won_amount = deals.filter(status == "won")["amount"].fill_null(0).sum()
+    lost_amount = deals.filter(status == "lost")["amount"].fill_null(0).sum()
+    open_deals = deals.filter(status == "open")
+    weighted = (open_deals["amount"] * open_deals["stage_probability"]).sum()
+    rate = counts["won"] / (counts["won"] + counts["lost"]) if counts["won"] + counts["lost"] else None
+    won = deals.filter(status == "won")
+    avg_won = won["amount"].mean()
+    avg_cycle = won["cycle_days"].mean()
+    velocity = (counts["open"] * avg_won * rate / avg_cycle) if (rate and avg_won and avg_cycle) else None  # type: ignore[operator]
+
+    cycle = (
+        deals.filter(status != "open", pl.col("cycle_days").is_not_null())
+        .group_by("status")
+        .agg(
+            pl.len().alias("deals"),
+            pl.col("cycle_days").median().alias("median_days"),
+            pl.col("cycle_days").quantile(0.75, "linear").alias("p75_days"),
+            pl.col("cycle_days").quantile(0.90, "linear").alias("p90_days"),
+            pl.col("cycle_days").mean().alias("mean_days"),
+        )
+        .sort("status", descending=True)
+    )
+    owners = outcome_summary(deals.with_columns(pl.col("owner").fill_null("(no owner)")), ["owner"]).join(
+        h.owners.select(pl.col("name").alias("owner"), "team"), on="owner", how="left"
+    )
+    products = outcome_summary(deals.with_columns(pl.col("product").fill_null("(no product)")), ["product"])
+    ages = open_deals.with_columns(days_between("first_seen_at", pl.lit(now)).alias("age"))
+    bucket = pl.lit("unknown (no date)")
+    for lo, hi, label in reversed(AGE_BUCKETS):
+        cond = pl.col("age") >= lo if hi is None else (pl.col("age") >= lo) & (pl.col("age") < hi)
+        bucket = pl.when(cond).then(pl.lit(label)).otherwise(bucket)
+    order = {label: i for i, (_, _, label) in enumerate(AGE_BUCKETS)} | {"unknown (no date)": len(AGE_BUCKETS)}
+    ageing = (
+        ages.with_columns(bucket.alias("bucket"))
+        .group_by("bucket").agg(pl.len().alias("open_deals"), pl.col("amount").sum().alias("open_amount"))
+        .with_columns(pl.col("bucket").replace_strict(order, return_dtype=pl.Int64).alias("_o")).sort("_o").drop("_o")
+    )
+    unpriced = open_deals.filter(pl.col("amount").is_null())
+    estimable = unpriced.filter(pl.col("list_price").is_not_null())
+    estimates = {
+        "label": "estimate: open deals without an amount, valued at their product's list price",
+        "deals_without_amount": unpriced.height,
+        "estimated_deals": estimable.height,
+        "estimated_open_amount": float(estimable["list_price"].sum()),
+        "estimated_weighted_amount": float((estimable["list_price"] * estimable["stage_probability"]).sum()),
+    }
+    totals = {
+        "total": deals.height, **counts, "win_rate": rate,
+        "value_win_rate": won_amount / (won_amount + lost_amount) if (won_amount + lost_amount) else None,
+        "won_amount": float(won_amount), "open_amount": float(open_deals["amount"].fill_null(0).sum()),
+        "weighted_amount": float(weighted or 0.0), "avg_won_amount": avg_won, "avg_cycle_won_days": avg_cycle,
+        "sales_velocity_per_day": velocity,
+    }
+    return PipelineReport(
+        as_of=as_of, data_as_of=now, totals=totals, cycle=cycle, stages=stage_table(h),
+        owners=owners, products=products, ageing=ageing, estimates=estimates,
+    )
+
+
+__all__ = ["PipelineReport", "pipeline_report", "stage_table", "win_rate"]

@@ -1,0 +1,73 @@
+"""The Python API for analysts: ``dealflow.open(db)`` and methods returning Polars frames.
+
+>>> import dealflow
+>>> crm = dealflow.open("dealflow.db")
+>>> crm.report().stages          # a polars.DataFrame
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+import polars as pl
+
+from dealflow.analytics.report import PipelineReport, pipeline_report
+from dealflow.history import History
+from dealflow.ingest import ImportResult, load_mapping, parse_overrides, run_import
+from dealflow.samples import load_sample
+from dealflow.store import Store
+from dealflow.store.frames import load_history
+
+
+class Dealflow:
+    """One store, read as frames. Histories are loaded once and refreshed after writes."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._history: History | None = None
+
+    # -- reading ------------------------------------------------------------------------
+    def history(self, as_of: datetime | None = None) -> History:
+        if self._history is None:
+            self._history = load_history(self.store)
+        return self._history.as_of(as_of) if as_of else self._history
+
+    def refresh(self) -> None:
+        self._history = None
+
+    def deals(self, as_of: datetime | None = None) -> pl.DataFrame:
+        return self.history(as_of).deals
+
+    def stage_changes(self) -> pl.DataFrame:
+        return self.history().stage_changes
+
+    def activities(self) -> pl.DataFrame:
+        return self.history().activities
+
+    def leads(self) -> pl.DataFrame:
+        return self.history().leads
+
+    def report(self, as_of: datetime | None = None) -> PipelineReport:
+        """The pipeline report; its parts (``stages``, ``owners``, ``products``, ``cycle``, ``ageing``) are frames."""
+        return pipeline_report(self.history(), as_of)
+
+    # -- writing ------------------------------------------------------------------------
+    def import_file(self, kind: str, path: str | Path, *, mapping: str | Path | None = None,
+                    map: list[str] | None = None, skip_invalid: bool = False) -> ImportResult:  # noqa: A002
+        result = run_import(self.store, kind, path, mapping=load_mapping(mapping) if mapping else None,
+                            overrides=parse_overrides(map or []), skip_invalid=skip_invalid)
+        self.refresh()
+        return result
+
+    def load_sample(self, name: str = "maven_crm") -> list[ImportResult]:
+        results = load_sample(self.store, name)
+        self.refresh()
+        return results
+
+    def __repr__(self) -> str:
+        return f"dealflow.open({self.store.url!r})"
+
+
+def open(target: str | Store = "dealflow.db") -> Dealflow:  # noqa: A001
+    """Open a store by file path or URL (SQLite or PostgreSQL); a new database sets itself up."""
+    return Dealflow(target if isinstance(target, Store) else Store(target))

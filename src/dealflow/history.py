@@ -1,0 +1,191 @@
+"""The read model every analysis works on: the store's tables as Polars frames.
+
+``History`` holds one frame per table, joined with the names people read (stage, owner,
+product). Times are ``Datetime("us", "UTC")`` instants. ``History.as_of(instant)`` rebuilds
+what was known at that instant — the deals that existed then, in the stage, status, amount
+and close date they had then, and only the history recorded up to then — so reports,
+forecasts and backtests share one definition of "as it stood" and cannot look ahead.
+
+Frames and their columns (the contract analytics and forecasting code relies on):
+
+- ``deals``: id, external_id, name, account_id, account, owner_id, owner, team_id, team,
+  pipeline_id, pipeline, stage_id, stage, stage_kind, status ("open"/"won"/"lost"), amount,
+  currency, source, created_at, first_seen_at (created_at, else the first stage change),
+  expected_close_date (Date), closed_at, lost_reason, true_probability, product (the first
+  line's product name, or null), list_price (that product's list price), lead_id
+- ``deal_products``: deal_id, product_id, product, quantity, price
+- ``stage_changes``: id, deal_id, from_stage, to_stage, to_kind, to_rank, at, by,
+  lost_reason — ordered by (deal_id, at, id); ``id`` breaks ties in the source's order
+- ``field_changes``: id, deal_id, field, old_value, new_value, at, by
+- ``activities``: id, deal_id, lead_id, kind, subject, owner_id, resource, at, ended_at, outcome
+- ``stages``: id, pipeline_id, pipeline, name, position, kind, probability, rank (place on
+  the progression: open stages by position then won; null for lost stages)
+- ``products``: id, name, family, list_price
+- ``accounts``: id, name, sector, country, employees, revenue, year_established
+- ``owners``: id, name, email, team_id, team
+- ``leads``: id, external_id, name, source, campaign, segment, status, owner_id, owner,
+  account_id, created_at, contacted_at, qualified_at, converted (bool), converted_at,
+  converted_deal_id, lost_reason, attributes (JSON text)
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime, timezone
+
+import polars as pl
+
+UTC_TIME = pl.Datetime("us", "UTC")
+
+
+def to_utc(instant: datetime) -> datetime:
+    """Naive datetimes are taken as UTC; aware ones are converted."""
+    if instant.tzinfo is None:
+        return instant.replace(tzinfo=timezone.utc)
+    return instant.astimezone(timezone.utc)
+
+
+@dataclass(frozen=True)
+class History:
+    deals: pl.DataFrame
+    deal_products: pl.DataFrame
+    stage_changes: pl.DataFrame
+    field_changes: pl.DataFrame
+    activities: pl.DataFrame
+    stages: pl.DataFrame
+    products: pl.DataFrame
+    accounts: pl.DataFrame
+    owners: pl.DataFrame
+    leads: pl.DataFrame
+    as_of_instant: datetime | None = None
+
+    # -- point in time -------------------------------------------------------------
+    def as_of(self, instant: datetime) -> "History":
+        """The history as it was known at ``instant`` (no look-ahead)."""
+        at = to_utc(instant)
+        lit = pl.lit(at, dtype=UTC_TIME)
+        changes = self.stage_changes.filter(pl.col("at") <= lit)
+        fields = self.field_changes.filter(pl.col("at") <= lit)
+        later_fields = self.field_changes.filter(pl.col("at") > lit)
+
+        deals = self.deals.filter(pl.col("first_seen_at") <= lit)
+        # Stage then: the last change up to the instant; else the deal's first recorded stage.
+        last = changes.group_by("deal_id", maintain_order=True).agg(
+            pl.col("to_stage").last().alias("_stage"),
+            pl.col("to_kind").last().alias("_kind"),
+            pl.col("at").last().alias("_moved_at"),
+            pl.col("lost_reason").last().alias("_reason"),
+        )
+        first = self.stage_changes.group_by("deal_id", maintain_order=True).agg(
+            pl.col("to_stage").first().alias("_first_stage"),
+            pl.col("to_kind").first().alias("_first_kind"),
+        )
+        has_history = self.stage_changes.select(pl.col("deal_id").unique())
+        deals = (
+            deals.join(last, left_on="id", right_on="deal_id", how="left")
+            .join(first, left_on="id", right_on="deal_id", how="left")
+            .with_columns(
+                pl.col("id").is_in(has_history["deal_id"].implode()).alias("_has_history")
+            )
+        )
+        # Without any history, a deal closed after the instant was open then, stage unknown.
+        closed_later = pl.col("closed_at").is_null() | (pl.col("closed_at") > lit)
+        stage = (
+            pl.when(pl.col("_stage").is_not_null()).then(pl.col("_stage"))
+            .when(pl.col("_has_history") & (pl.col("_first_kind") == "open")).then(pl.col("_first_stage"))
+            .when(~pl.col("_has_history") & ((pl.col("stage_kind") == "open") | ~closed_later)).then(pl.col("stage"))
+            .otherwise(None)
+        )
+        kind = (
+            pl.when(pl.col("_stage").is_not_null()).then(pl.col("_kind"))
+            .when(~pl.col("_has_history") & ~closed_later).then(pl.col("stage_kind"))
+            .otherwise(pl.lit("open"))
+        )
+        deals = deals.with_columns(stage.alias("stage"), kind.alias("stage_kind"))
+        deals = deals.with_columns(
+            pl.col("stage_kind").alias("status"),
+            pl.when(pl.col("stage_kind") == "open").then(None)
+            .when(pl.col("_stage").is_not_null()).then(pl.col("_moved_at"))
+            .otherwise(pl.col("closed_at")).alias("closed_at"),
+            pl.when(pl.col("stage_kind") == "lost")
+            .then(pl.coalesce(pl.col("_reason"), pl.col("lost_reason")))
+            .otherwise(None).alias("lost_reason"),
+        )
+        stage_ids = self.stages.select(
+            pl.col("pipeline_id"), pl.col("name").alias("stage"), pl.col("id").alias("_stage_id")
+        )
+        deals = deals.join(stage_ids, on=["pipeline_id", "stage"], how="left").with_columns(
+            pl.col("_stage_id").alias("stage_id")
+        )
+        # Amount and close date then: the old value of the first edit after the instant.
+        for field, dtype in (("amount", pl.Float64), ("expected_close_date", pl.Date)):
+            undo = (
+                later_fields.filter(pl.col("field") == field)
+                .group_by("deal_id", maintain_order=True)
+                .agg(pl.col("old_value").first().alias("_old"))
+            )
+            parsed = pl.col("_old").cast(pl.Float64, strict=False) if dtype == pl.Float64 else pl.col("_old").str.to_date(strict=False)
+            deals = deals.join(undo, left_on="id", right_on="deal_id", how="left").with_columns(
+                pl.when(pl.col("_old").is_not_null() | pl.col("id").is_in(undo["deal_id"].implode()))
+                .then(parsed).otherwise(pl.col(field)).alias(field)
+            ).drop("_old")
+        deals = deals.drop([c for c in deals.columns if c.startswith("_")])
+
+        leads = self.leads.filter(pl.col("created_at").is_null() | (pl.col("created_at") <= lit))
+        not_yet = pl.col("converted_at").is_not_null() & (pl.col("converted_at") > lit)
+        leads = leads.with_columns(
+            pl.when(not_yet).then(False).otherwise(pl.col("converted")).alias("converted"),
+            pl.when(not_yet).then(None).otherwise(pl.col("converted_at")).alias("converted_at"),
+            pl.when(not_yet).then(None).otherwise(pl.col("converted_deal_id")).alias("converted_deal_id"),
+        )
+        known = deals.select("id")
+        return replace(
+            self,
+            deals=deals,
+            deal_products=self.deal_products.join(known, left_on="deal_id", right_on="id", how="semi"),
+            stage_changes=changes,
+            field_changes=fields,
+            activities=self.activities.filter(pl.col("at") <= lit),
+            leads=leads,
+            as_of_instant=at,
+        )
+
+    # -- helpers ---------------------------------------------------------------------
+    @property
+    def now(self) -> datetime:
+        """The instant this history describes: its as-of, else the latest event in it."""
+        if self.as_of_instant is not None:
+            return self.as_of_instant
+        candidates = [
+            self.stage_changes["at"].max(),
+            self.activities["at"].max(),
+            self.deals["closed_at"].max(),
+            self.deals["first_seen_at"].max(),
+        ]
+        present = [c for c in candidates if c is not None]
+        return max(present) if present else datetime.now(timezone.utc)  # type: ignore[type-var,return-value]
+
+    def open_deals(self) -> pl.DataFrame:
+        return self.deals.filter(pl.col("status") == "open")
+
+    def closed_deals(self) -> pl.DataFrame:
+        return self.deals.filter(pl.col("status") != "open")
+
+    def stage_log(self) -> pl.DataFrame:
+        """Each deal's stage visits in time order, consecutive repeats of a stage counted once.
+
+        Columns: deal_id, stage, kind, rank, entered_at, left_at (null while still there), visit (1..n).
+        """
+        sc = self.stage_changes.sort(["deal_id", "at", "id"])
+        sc = sc.filter(
+            (pl.col("to_stage") != pl.col("to_stage").shift(1).over("deal_id"))
+            | pl.col("to_stage").shift(1).over("deal_id").is_null()
+        )
+        return sc.select(
+            "deal_id",
+            pl.col("to_stage").alias("stage"),
+            pl.col("to_kind").alias("kind"),
+            pl.col("to_rank").alias("rank"),
+            pl.col("at").alias("entered_at"),
+            pl.col("at").shift(-1).over("deal_id").alias("left_at"),
+            pl.int_range(1, pl.len() + 1).over("deal_id").alias("visit"),
+        )

@@ -1,0 +1,155 @@
+"""Column mappings: detected from headers, shown, overridden with ``column=field``, saved as TOML.
+
+A mapping file looks like::
+
+    kind = "deals"
+    pipeline = "Sales"                       # optional defaults
+    stages = ["Prospecting", "Engaging", "Won", "Lost"]
+
+    [columns]                                # file column = dealflow field
+    opportunity_id = "external_id"
+    engage_date = "entered:Engaging"         # the instant the deal entered a stage
+
+    [values.product]                         # optional: rewrite values before matching
+    GTXPro = "GTX Pro"
+
+Event logs add ``[activities]``: how each activity name maps to a stage, an outcome or an
+activity (see ``dealflow.ingest.events``).
+"""
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dealflow.errors import DealflowError
+from dealflow.ingest.fields import KINDS, STAGE_DATE_PREFIX, Field
+
+
+def _key(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "", text.lower())
+
+
+def fields_of(kind: str) -> dict[str, Field]:
+    if kind not in KINDS:
+        raise DealflowError(f"unknown import kind {kind!r}; choose one of: {', '.join(KINDS)}")
+    return {f.name: f for f in KINDS[kind]}
+
+
+def detect_mapping(kind: str, headers: list[str]) -> dict[str, str]:
+    """Map each header to the field it most likely holds (exact names first, then synonyms)."""
+    fields = fields_of(kind)
+    mapping: dict[str, str] = {}
+    taken: set[str] = set()
+    # Pass 1: header is the field's own name; pass 2: a synonym, in the order fields are listed.
+    for header in headers:
+        if _key(header) in {_key(n) for n in fields} and _key(header) not in {_key(t) for t in taken}:
+            name = next(n for n in fields if _key(n) == _key(header))
+            mapping[header] = name
+            taken.add(name)
+    for header in headers:
+        if header in mapping:
+            continue
+        for f in fields.values():
+            if f.name not in taken and _key(header) in {_key(s) for s in f.synonyms}:
+                mapping[header] = f.name
+                taken.add(f.name)
+                break
+    if kind == "deals":  # HubSpot's "Date entered <stage>" columns
+        for header in headers:
+            m = re.match(r"date entered [\"']?([^\"'(]+?)\s*(\([^)]*\))?[\"']?\s*$", header, flags=re.I)
+            if header not in mapping and m:
+                mapping[header] = STAGE_DATE_PREFIX + m.group(1)
+    return mapping
+
+
+@dataclass
+class Mapping:
+    kind: str
+    columns: dict[str, str]  # file column -> field
+    defaults: dict[str, Any] = field(default_factory=dict)  # pipeline, stages, currency ...
+    values: dict[str, dict[str, str]] = field(default_factory=dict)  # field -> {raw: replacement}
+    activities: dict[str, dict[str, Any]] = field(default_factory=dict)  # event logs only
+
+    def validate(self, headers: list[str], source: str) -> None:
+        fields = fields_of(self.kind)
+        for column, target in self.columns.items():
+            if column not in headers:
+                raise DealflowError(f"{source}: the mapping names column {column!r}, which the file does not have (columns: {', '.join(headers)})")
+            if target not in fields and not target.startswith(STAGE_DATE_PREFIX) and target not in ("ignore", "attribute"):
+                raise DealflowError(
+                    f"{source}: column {column!r} is mapped to unknown field {target!r}; "
+                    f"{self.kind} fields are: {', '.join(fields)} (or 'ignore', 'attribute')"
+                )
+        mapped = set(self.columns.values())
+        missing = [f.name for f in fields.values() if f.required and f.name not in mapped and f.name not in self.defaults]
+        if missing:
+            raise DealflowError(
+                f"{source}: no column holds the required field(s) {', '.join(missing)}; "
+                f"name one with --map COLUMN={missing[0]} (columns: {', '.join(headers)})"
+            )
+
+    def to_toml(self) -> str:
+        def q(s: Any) -> str:
+            if isinstance(s, list):
+                return "[" + ", ".join(q(x) for x in s) + "]"
+            if isinstance(s, (int, float)) and not isinstance(s, bool):
+                return str(s)
+            return '"' + str(s).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+        lines = [f"kind = {q(self.kind)}"]
+        lines += [f"{k} = {q(v)}" for k, v in self.defaults.items()]
+        lines += ["", "[columns]"] + [f"{q(c)} = {q(f)}" for c, f in self.columns.items()]
+        for fname, table in self.values.items():
+            lines += ["", f"[values.{fname}]"] + [f"{q(k)} = {q(v)}" for k, v in table.items()]
+        for name, spec in self.activities.items():
+            inner = ", ".join(f"{k} = {q(v)}" for k, v in spec.items())
+            lines.append(f"activities.{q(name)} = {{ {inner} }}")
+        return "\n".join(lines) + "\n"
+
+
+def load_mapping(path: str | Path) -> Mapping:
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text())
+    except FileNotFoundError as exc:
+        raise DealflowError(f"mapping file {path} does not exist") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise DealflowError(f"mapping file {path} is not valid TOML: {exc}") from exc
+    kind = data.pop("kind", None)
+    if not kind:
+        raise DealflowError(f"mapping file {path} has no 'kind = ...' line")
+    fields_of(kind)
+    columns = data.pop("columns", {})
+    values = data.pop("values", {})
+    activities = data.pop("activities", {})
+    return Mapping(kind=kind, columns=columns, defaults=data, values=values, activities=activities)
+
+
+def parse_overrides(items: list[str]) -> dict[str, str]:
+    """``["Lead Origin=source", "Tags=ignore"]`` -> {column: field}."""
+    out = {}
+    for item in items:
+        column, sep, target = item.partition("=")
+        if not sep or not column.strip() or not target.strip():
+            raise DealflowError(f"--map {item!r}: write COLUMN=FIELD, e.g. --map 'Lead Origin=source'")
+        out[column.strip()] = target.strip()
+    return out
+
+
+def resolve_mapping(kind: str, headers: list[str], *, mapping: Mapping | None, overrides: dict[str, str] | None) -> Mapping:
+    """The mapping used for a file: detected (unless a file gives one), then the overrides."""
+    if mapping is None:
+        mapping = Mapping(kind=kind, columns=detect_mapping(kind, headers))
+    elif mapping.kind != kind:
+        raise DealflowError(f"the mapping file is for {mapping.kind!r}, but you are importing {kind!r}")
+    columns = dict(mapping.columns)
+    for column, target in (overrides or {}).items():
+        # A field can come from one column only: the override wins.
+        for other, f in list(columns.items()):
+            if f == target and other != column and target not in ("ignore", "attribute"):
+                del columns[other]
+        columns[column] = target
+    return Mapping(kind=kind, columns=columns, defaults=dict(mapping.defaults), values=dict(mapping.values), activities=dict(mapping.activities))

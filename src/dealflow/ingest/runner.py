@@ -1,0 +1,121 @@
+"""``run_import``: read a file, map and check its columns, then store it atomically."""
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import polars as pl
+
+from dealflow.errors import ImportFailed, RowProblem
+from dealflow.ingest.convert import convert_columns
+from dealflow.ingest.fields import STAGE_DATE_PREFIX, Field
+from dealflow.ingest.events import write_events
+from dealflow.ingest.mapping import Mapping, fields_of, resolve_mapping
+from dealflow.ingest.readers import ROW, read_table
+from dealflow.ingest.writers import WRITERS, Batch
+from dealflow.store import Store
+from dealflow.store import models as m
+
+# Kinds whose unmapped columns are kept as attributes (JSON) rather than dropped.
+_KEEP_EXTRA = {"leads", "deals", "accounts"}
+
+
+@dataclass
+class ImportResult:
+    kind: str
+    file: str
+    rows: int
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    rejected: int = 0
+    problems: list[RowProblem] = field(default_factory=list)
+    mapping: Mapping | None = None
+    notes: list[str] = field(default_factory=list)
+    reject_path: str | None = None
+
+
+def _duplicate_problems(frame: pl.DataFrame, key: str, column: str, source: str) -> list[RowProblem]:
+    if key not in frame.columns:
+        return []
+    dup = frame.filter(pl.col(key).is_not_null() & pl.col(key).is_duplicated() & (pl.int_range(0, pl.len()).over(key) > 0))
+    return [RowProblem(source, r, column, v, "repeats an id already given on an earlier row") for r, v in dup.select(ROW, key).iter_rows()]
+
+
+def _write_rejects(raw: pl.DataFrame, problems: list[RowProblem], path: Path) -> None:
+    reasons: dict[int, list[str]] = {}
+    for p in problems:
+        reasons.setdefault(p.row, []).append(f"{p.column}: {p.value!r} {p.reason}")
+    rejected = raw.filter(pl.col(ROW).is_in(list(reasons)))
+    columns = [c for c in raw.columns if c != ROW]
+    with path.open("w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["row", *columns, "reason"])
+        for rec in rejected.iter_rows(named=True):
+            writer.writerow([rec[ROW], *[rec[c] or "" for c in columns], "; ".join(reasons[rec[ROW]])])
+
+
+def run_import(
+    store: Store,
+    kind: str,
+    path: str | Path,
+    *,
+    mapping: Mapping | None = None,
+    overrides: dict[str, str] | None = None,
+    skip_invalid: bool = False,
+    reject_path: str | Path | None = None,
+    now: datetime | None = None,
+    dry_run: bool = False,
+) -> ImportResult:
+    """Import ``path`` as ``kind``. Atomic: if any row is invalid, nothing is stored, unless
+    ``skip_invalid``, which stores the valid rows and writes the rejects (with reasons) to a CSV."""
+    path = Path(path)
+    source = path.name
+    fields = fields_of(kind)
+    raw = read_table(path)
+    headers = [c for c in raw.columns if c != ROW]
+    used = resolve_mapping(kind, headers, mapping=mapping, overrides=overrides)
+    used.validate(headers, source)
+
+    typed_fields = {c: fields[f] for c, f in used.columns.items() if f in fields}
+    typed_fields |= {c: Field(f, "datetime") for c, f in used.columns.items() if f.startswith(STAGE_DATE_PREFIX)}
+    typed = convert_columns(raw, typed_fields, source)
+    frame = typed.frame
+    for fname, aliases in used.values.items():
+        if fname in frame.columns:
+            frame = frame.with_columns(pl.col(fname).replace(aliases))
+    extra = [c for c in headers if used.columns.get(c) == "attribute" or (c not in used.columns and kind in _KEEP_EXTRA)]
+    if extra:
+        attrs = raw.select(pl.struct(extra).alias("a"))["a"].to_list()
+        frame = frame.with_columns(pl.Series("__attributes__", [json.dumps({k: v for k, v in a.items() if v is not None}) for a in attrs]))
+    problems = typed.problems
+    key_column = next((c for c, f in used.columns.items() if f == "external_id"), None)
+    if key_column and kind != "events":
+        problems += _duplicate_problems(frame, "external_id", key_column, source)
+    problems.sort(key=lambda p: (p.row, p.column))
+
+    result = ImportResult(kind=kind, file=str(path), rows=raw.height, mapping=used, problems=problems)
+    if problems and not skip_invalid:
+        raise ImportFailed(problems)
+    if problems:
+        bad = sorted({p.row for p in problems})
+        frame = frame.filter(~pl.col(ROW).is_in(bad))
+        result.rejected = len(bad)
+        target = Path(reject_path) if reject_path else path.with_name(path.name + ".rejects.csv")
+        _write_rejects(raw, problems, target)
+        result.reject_path = str(target)
+    if dry_run:
+        return result
+
+    at = (now or datetime.now(timezone.utc)).astimezone(timezone.utc).replace(tzinfo=None)
+    batch = Batch(frame=frame, mapping=used, source=source, now=at, notes=result.notes)
+    writer = write_events if kind == "events" else WRITERS[kind]
+    with store.atomic() as session:
+        counts = writer(session, batch)
+        session.add(m.ImportRun(kind=kind, file=str(path), at=at, rows=raw.height, inserted=counts.inserted,
+                                updated=counts.updated, rejected=result.rejected))
+    result.inserted, result.updated, result.unchanged = counts.inserted, counts.updated, counts.unchanged
+    return result
