@@ -34,6 +34,8 @@ from datetime import datetime, timezone
 
 import polars as pl
 
+from dealflow.domain.access import Scope
+
 UTC_TIME = pl.Datetime("us", "UTC")
 
 
@@ -147,6 +149,32 @@ class History:
             activities=self.activities.filter(pl.col("at") <= lit),
             leads=leads,
             as_of_instant=at,
+        )
+
+    # -- visibility --------------------------------------------------------------------
+    def scoped(self, scope: "Scope | None") -> "History":
+        """Only what ``scope`` may read: its owners' deals (and unowned ones if allowed),
+        their histories and activities, and its owners' leads. Every analysis run on the
+        result covers exactly what the user may see."""
+        if scope is None or (scope.read_owners is None and scope.unowned):
+            return self
+
+        def visible(col: str) -> pl.Expr:
+            owners = pl.col(col).is_in(list(scope.read_owners)) if scope.read_owners is not None else pl.col(col).is_not_null()
+            return (owners | pl.col(col).is_null()) if scope.unowned else owners.fill_null(False)
+
+        deals = self.deals.filter(visible("owner_id"))
+        ids = deals["id"].implode()
+        mine = pl.col("deal_id").is_in(ids)
+        leads = self.leads.filter(visible("owner_id"))
+        return replace(
+            self,
+            deals=deals,
+            deal_products=self.deal_products.filter(mine),
+            stage_changes=self.stage_changes.filter(mine),
+            field_changes=self.field_changes.filter(mine),
+            activities=self.activities.filter(mine | pl.col("lead_id").is_in(leads["id"].implode())),
+            leads=leads,
         )
 
     # -- helpers ---------------------------------------------------------------------

@@ -25,6 +25,7 @@ from dealflow.ingest.upsert import chunks, upsert
 from dealflow.ingest.writers import DEFAULT_PIPELINE, Batch, Counts, _naive
 from dealflow.store import crm
 from dealflow.store import models as m
+from dealflow.store.bulk import bulk_insert
 from dealflow.ingest.readers import ROW
 
 
@@ -135,9 +136,5 @@ def _write_work_items(s: Session, ev: pl.DataFrame, kind_of: dict[str, str], dea
     for part in chunks([r["external_id"] for r in rows]):
         existing |= set(s.scalars(select(m.Activity.external_id).where(m.Activity.external_id.in_(part))))
     fresh = [r for r in rows if r["external_id"] not in existing]
-    if fresh:
-        from sqlalchemy import insert
-
-        for part in chunks(fresh, 20000):
-            s.execute(insert(m.Activity), list(part))
+    bulk_insert(s, m.Activity, fresh)
     return len(fresh)

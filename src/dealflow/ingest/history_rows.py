@@ -4,11 +4,12 @@ from __future__ import annotations
 from datetime import datetime
 
 import polars as pl
-from sqlalchemy import insert, select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from dealflow.ingest.upsert import chunks
 from dealflow.store import models as m
+from dealflow.store.bulk import bulk_insert, bulk_update
 
 
 def append_stage_changes(session: Session, changes: pl.DataFrame) -> int:
@@ -48,8 +49,7 @@ def append_stage_changes(session: Session, changes: pl.DataFrame) -> int:
     both = both.with_columns(pl.col("to_stage_id").shift(1).over("deal_id").alias("from_stage_id"))
     fresh = both.filter(pl.col("id").is_null() & (pl.col("from_stage_id").is_null() | (pl.col("from_stage_id") != pl.col("to_stage_id"))))
     rows = fresh.select("deal_id", "from_stage_id", "to_stage_id", "at", "by", "lost_reason").to_dicts()
-    if rows:
-        session.execute(insert(m.StageChange), rows)
+    bulk_insert(session, m.StageChange, rows)
     return len(rows)
 
 
@@ -71,5 +71,4 @@ def sync_current_stage(session: Session, deal_ids: list[int]) -> None:
             "closed_at": at if kind != "open" else None,
             "lost_reason": reason if kind == "lost" else None,
         })
-    if rows:
-        session.execute(update(m.Deal), rows)
+    bulk_update(session, m.Deal, rows)

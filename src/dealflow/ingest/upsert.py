@@ -7,10 +7,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from dealflow.domain.names import match_name
+from dealflow.store.bulk import bulk_insert, bulk_update
 
 CHUNK = 900  # keeps IN (...) lists under SQLite's variable limit on old builds
 
@@ -45,15 +46,14 @@ def upsert(session: Session, model: type, rows: list[dict[str, Any]]) -> tuple[i
             changed = {k: v for k, v in row.items() if before.get(k) != v}
             if changed:
                 updates.append({"id": before["id"], **changed})
-    if inserts:
-        session.execute(insert(model), inserts)
+    bulk_insert(session, model, inserts)
     if updates:
         # executemany UPDATE needs the same keys in every row: group by key set.
         groups: dict[frozenset[str], list[dict[str, Any]]] = {}
         for u in updates:
             groups.setdefault(frozenset(u), []).append(u)
         for group in groups.values():
-            session.execute(update(model), group)
+            bulk_update(session, model, group)
     ids = {k: v["id"] for k, v in existing_rows(session, model, [r["external_id"] for r in rows], []).items()}
     return len(inserts), len(updates), len(rows) - len(inserts) - len(updates), ids, old
 

@@ -19,6 +19,7 @@ from dealflow.ingest.readers import ROW
 from dealflow.ingest.upsert import chunks, resolve_names, upsert
 from dealflow.store import crm
 from dealflow.store import models as m
+from dealflow.store.bulk import bulk_insert
 
 DEFAULT_PIPELINE = "Sales"
 
@@ -239,7 +240,7 @@ def _record_field_changes(s: Session, rows: list[dict[str, Any]], old: dict[str,
                     "new_value": None if row[field_name] is None else str(row[field_name]),
                 })
     if changes:
-        s.execute(insert(m.FieldChange), changes)
+        bulk_insert(s, m.FieldChange, changes)
 
 
 def _write_deal_history(s: Session, b: Batch, rows: list[dict[str, Any]], ids: dict[str, int], existing: dict[str, Any]) -> None:
@@ -286,7 +287,7 @@ def _write_deal_products(s: Session, ids: dict[str, int], external: list[str], p
         s.execute(delete(m.DealProduct).where(m.DealProduct.deal_id.in_(part)))
     new = [{"deal_id": d, "product_id": p, "quantity": 1.0} for d, p in wanted.items() if d in stale or d not in current]
     if new:
-        s.execute(insert(m.DealProduct), new)
+        bulk_insert(s, m.DealProduct, new)
 
 
 # -- histories -----------------------------------------------------------------------------
