@@ -1,6 +1,8 @@
 """Load the store into a ``History`` of Polars frames (one query per table, no row loops)."""
 from __future__ import annotations
 
+import json
+
 import polars as pl
 from sqlalchemy import Select, select
 
@@ -9,14 +11,40 @@ from dealflow.store import models as m
 from dealflow.store.db import Store
 
 
+JSON_TEXT = pl.String()  # a JSON column, read as its text
+
+
 def _frame(store: Store, query: Select, schema: dict[str, pl.DataType]) -> pl.DataFrame:
+    """Run ``query`` and return its rows as a frame with ``schema``.
+
+    On SQLite the driver's raw text is read and parsed in Polars: converting each timestamp
+    in Python (what SQLAlchemy's types do) costs more than the query itself.
+    """
+    raw_types = {k: (pl.String if v in (UTC_TIME, pl.Date) else pl.Int64 if v == pl.Boolean else v) for k, v in schema.items()}
     with store.engine.connect() as conn:
-        rows = conn.execute(query).all()
-    data = {name: [r[i] for r in rows] for i, name in enumerate(schema)}
-    frame = pl.DataFrame(data, schema={k: (pl.Datetime("us") if v == UTC_TIME else v) for k, v in schema.items()}, strict=False)
-    return frame.with_columns(
-        [pl.col(k).dt.replace_time_zone("UTC") for k, v in schema.items() if v == UTC_TIME]
-    )
+        if store.is_sqlite:
+            sql = query.compile(store.engine, compile_kwargs={"literal_binds": True})
+            rows = conn.connection.driver_connection.execute(str(sql)).fetchall()  # type: ignore[union-attr]
+        else:
+            raw_types = {k: (pl.Datetime("us") if v == UTC_TIME else v) for k, v in schema.items()}
+            json_at = [i for i, v in enumerate(schema.values()) if v == JSON_TEXT]
+            rows = [
+                tuple(json.dumps(v) if i in json_at and v is not None else v for i, v in enumerate(r))
+                for r in conn.execute(query).all()
+            ] if json_at else conn.execute(query).all()
+    frame = pl.DataFrame(rows, schema=raw_types, orient="row", strict=False)
+    casts = []
+    for name, dtype in schema.items():
+        if dtype == UTC_TIME:
+            col = pl.col(name)
+            if store.is_sqlite:
+                col = col.str.to_datetime("%Y-%m-%d %H:%M:%S%.f", time_unit="us", strict=False)
+            casts.append(col.dt.replace_time_zone("UTC").alias(name))
+        elif dtype == pl.Date and store.is_sqlite:
+            casts.append(pl.col(name).str.to_date("%Y-%m-%d", strict=False))
+        elif dtype == pl.Boolean and store.is_sqlite:
+            casts.append(pl.col(name).cast(pl.Boolean))
+    return frame.with_columns(casts) if casts else frame
 
 
 def _rank_stages(stages: pl.DataFrame) -> pl.DataFrame:
@@ -115,11 +143,9 @@ def load_history(store: Store) -> History:
                m.Lead.converted_deal_id, m.Lead.lost_reason, m.Lead.attributes).where(m.Lead.deleted_at.is_(None)),
         {"id": i, "external_id": s, "name": s, "source": s, "campaign": s, "segment": s, "status": s, "owner_id": i, "account_id": i,
          "created_at": UTC_TIME, "contacted_at": UTC_TIME, "qualified_at": UTC_TIME, "converted": pl.Boolean, "converted_at": UTC_TIME,
-         "converted_deal_id": i, "lost_reason": s, "attributes": pl.Object},
+         "converted_deal_id": i, "lost_reason": s, "attributes": JSON_TEXT},
     )
-    leads = leads.with_columns(
-        pl.col("attributes").map_elements(lambda a: None if a is None else __import__("json").dumps(a), return_dtype=pl.String)
-    ).join(owners.select(pl.col("id").alias("owner_id"), pl.col("name").alias("owner")), on="owner_id", how="left")
+    leads = leads.join(owners.select(pl.col("id").alias("owner_id"), pl.col("name").alias("owner")), on="owner_id", how="left")
     return History(
         deals=deals, deal_products=deal_products, stage_changes=stage_changes, field_changes=field_changes,
         activities=activities, stages=stages, products=products, accounts=accounts, owners=owners, leads=leads,
