@@ -39,7 +39,10 @@ def _best_format(col: pl.Series, formats: tuple[str, ...], parse) -> pl.Series: 
 def to_instants(col: pl.Series, timezone: str = "UTC") -> pl.Series:
     """Text to UTC instants: ISO with offsets, naive date-times (in ``timezone``) or dates."""
     text = col.str.replace(r"\+(\d\d)(\d\d)$", "+$1:$2")
+    wanted = text.is_not_null().sum()
     aware = _best_format(text, _DATETIME_FORMATS, lambda c, f: c.str.to_datetime(f, strict=False, time_unit="us").dt.convert_time_zone("UTC"))
+    if aware.is_not_null().sum() == wanted:  # the usual case: one ISO format fits the whole column
+        return aware.alias(col.name)
     naive = _best_format(text, _NAIVE_FORMATS, lambda c, f: c.str.to_datetime(f, strict=False, time_unit="us"))
     dates = _best_format(text, _DATE_FORMATS, lambda c, f: c.str.to_date(f, strict=False).cast(pl.Datetime("us")))
     local = pl.select(pl.coalesce(naive, dates).dt.replace_time_zone(timezone, ambiguous="earliest", non_existent="null").dt.convert_time_zone("UTC")).to_series()

@@ -9,7 +9,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import JSON, insert, update
+from sqlalchemy import JSON, update
 from sqlalchemy.orm import Session
 
 COPY_THRESHOLD = 200  # below this, plain statements are as fast
@@ -33,21 +33,29 @@ def _copy_rows(session: Session, table: str, columns: list[str], rows: Sequence[
             copy.write_row([_copy_value(row.get(c), c in json_cols) for c in columns])
 
 
+def _uniform(table: Any, rows: Sequence[dict[str, Any]]) -> tuple[list[str], list[dict[str, Any]]]:
+    """Give every row the same keys: a missing key takes its column's default, else null.
+
+    Both executemany and COPY need one column list; COPY also skips Python-side defaults.
+    """
+    given = {k for r in rows for k in r}
+    defaults = {c.name: c.default.arg for c in table.columns
+                if c.name not in given and c.default is not None and c.default.is_scalar}
+    columns = sorted(given | set(defaults))
+    base = {c: None for c in given} | defaults
+    return columns, [{**base, **r} for r in rows]
+
+
 def bulk_insert(session: Session, model: type, rows: Sequence[dict[str, Any]]) -> None:
     if not rows:
         return
+    table = model.__table__  # type: ignore[attr-defined]
+    columns, rows = _uniform(table, rows)
     if not _is_postgres(session) or len(rows) < COPY_THRESHOLD:
-        session.execute(insert(model), list(rows))
+        # Core, not ORM, executemany: the ORM splits rows into batches by which keys are None.
+        session.execute(table.insert(), rows)
         return
     session.flush()
-    table = model.__table__  # type: ignore[attr-defined]
-    given = {k for r in rows for k in r}
-    # COPY skips SQLAlchemy's Python-side defaults (version=1, ...): apply them here.
-    defaults = {c.name: c.default.arg for c in table.columns
-                if c.name not in given and c.default is not None and c.default.is_scalar}
-    if defaults:
-        rows = [{**defaults, **r} for r in rows]
-    columns = sorted(given | set(defaults))
     json_cols = {c.name for c in table.columns if isinstance(c.type, JSON)}
     _copy_rows(session, table.name, columns, rows, json_cols)
 

@@ -11,15 +11,17 @@ from dealflow.store import models as m
 from dealflow.store.db import Store
 
 
-JSON_TEXT = pl.String()  # a JSON column, read as its text
+JSON_TEXT = "json"  # marks a JSON column in a schema: read as its text
 
 
-def _frame(store: Store, query: Select, schema: dict[str, pl.DataType]) -> pl.DataFrame:
+def _frame(store: Store, query: Select, schema: dict[str, pl.DataType | str]) -> pl.DataFrame:
     """Run ``query`` and return its rows as a frame with ``schema``.
 
     On SQLite the driver's raw text is read and parsed in Polars: converting each timestamp
     in Python (what SQLAlchemy's types do) costs more than the query itself.
     """
+    json_at = [i for i, v in enumerate(schema.values()) if isinstance(v, str)]
+    schema = {k: (pl.String if isinstance(v, str) else v) for k, v in schema.items()}
     raw_types = {k: (pl.String if v in (UTC_TIME, pl.Date) else pl.Int64 if v == pl.Boolean else v) for k, v in schema.items()}
     with store.engine.connect() as conn:
         if store.is_sqlite:
@@ -27,7 +29,6 @@ def _frame(store: Store, query: Select, schema: dict[str, pl.DataType]) -> pl.Da
             rows = conn.connection.driver_connection.execute(str(sql)).fetchall()  # type: ignore[union-attr]
         else:
             raw_types = {k: (pl.Datetime("us") if v == UTC_TIME else v) for k, v in schema.items()}
-            json_at = [i for i, v in enumerate(schema.values()) if v == JSON_TEXT]
             rows = [
                 tuple(json.dumps(v) if i in json_at and v is not None else v for i, v in enumerate(r))
                 for r in conn.execute(query).all()
