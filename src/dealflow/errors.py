@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 
 class DealflowError(Exception):
@@ -25,7 +26,7 @@ class NotFound(DealflowError):
 
 
 class Conflict(DealflowError):
-    def __init__(self, message: str, current: dict | None = None) -> None:
+    def __init__(self, message: str, current: dict[str, Any] | None = None) -> None:
         super().__init__(message)
         self.current = current
 

@@ -190,7 +190,7 @@ class History:
             self.deals["first_seen_at"].max(),
         ]
         present = [c for c in candidates if c is not None]
-        return max(present) if present else datetime.now(timezone.utc)  # type: ignore[type-var,return-value]
+        return max(present) if present else datetime.now(timezone.utc)  # type: ignore[return-value]
 
     def open_deals(self) -> pl.DataFrame:
         return self.deals.filter(pl.col("status") == "open")

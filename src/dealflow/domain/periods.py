@@ -42,7 +42,11 @@ def parse_period(text: str, *, fiscal_start_month: int = 1) -> Period:
     if m := re.fullmatch(r"(\d{4})-(\d{1,2})", t):
         start = date(int(m[1]), int(m[2]), 1)
         return Period(f"{start:%Y-%m}", start, _add_months(start, 1))
-    fy0 = lambda year: _add_months(date(year, fiscal_start_month, 1), -12 if fiscal_start_month > 1 else 0)  # noqa: E731
+
+    def fy0(year: int) -> date:
+        """First day of fiscal year ``year`` (named for the calendar year it ends in)."""
+        return _add_months(date(year, fiscal_start_month, 1), -12 if fiscal_start_month > 1 else 0)
+
     if m := re.fullmatch(r"(?:FY)?(\d{4})-?Q([1-4])", t):
         start = _add_months(fy0(int(m[1])), 3 * (int(m[2]) - 1))
         return Period(f"{m[1]}Q{m[2]}", start, _add_months(start, 3))

@@ -194,7 +194,7 @@ def log_activity(
     return activity
 
 
-def get_or_create(session: Session, model: type, *, external_id: str, **fields: Any) -> Any:
+def get_or_create(session: Session, model: Any, *, external_id: str, **fields: Any) -> Any:
     row = session.scalar(select(model).where(model.external_id == external_id))
     if row is None:
         row = model(external_id=external_id, **fields)

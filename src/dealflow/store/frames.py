@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any, Unpack
 
 import polars as pl
 from sqlalchemy import Select, select
@@ -14,7 +15,7 @@ from dealflow.store.db import Store
 JSON_TEXT = "json"  # marks a JSON column in a schema: read as its text
 
 
-def _frame(store: Store, query: Select, schema: dict[str, pl.DataType | str]) -> pl.DataFrame:
+def _frame(store: Store, query: Select[Unpack[tuple[Any, ...]]], schema: dict[str, Any]) -> pl.DataFrame:
     """Run ``query`` and return its rows as a frame with ``schema``.
 
     On SQLite the driver's raw text is read and parsed in Polars: converting each timestamp
