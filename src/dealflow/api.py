@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
@@ -50,6 +51,52 @@ class Dealflow:
     def report(self, as_of: datetime | None = None) -> PipelineReport:
         """The pipeline report; its parts (``stages``, ``owners``, ``products``, ``cycle``, ``ageing``) are frames."""
         return pipeline_report(self.history(), as_of)
+
+    # -- analyses: each returns a result whose parts are frames (and ``to_dict()``) -------
+    def products(self, as_of: datetime | None = None):  # type: ignore[no-untyped-def]
+        """Product potential: per-product outcomes, drop-off stages, small changes."""
+        from dealflow.analytics.products import product_report
+
+        return product_report(self.history(as_of))
+
+    def funnel(self, **options: Any):  # type: ignore[no-untyped-def]
+        """Lead funnel by cohort: ``funnel(by="source", cohort="month")``."""
+        from dealflow.analytics.funnel import lead_funnel
+
+        return lead_funnel(self.history(), **options)
+
+    def plan(self, **options: Any):  # type: ignore[no-untyped-def]
+        """Reverse funnel: ``plan(target_deals=100)`` or ``plan(target_revenue=1e6, period="2018Q1")``."""
+        from dealflow.analytics.plan import plan
+
+        return plan(self.history(), **options)
+
+    def cross_sell(self, **options: Any):  # type: ignore[no-untyped-def]
+        from dealflow.analytics.cross_sell import cross_sell
+
+        return cross_sell(self.history(), **options)
+
+    def flow(self, **options: Any):  # type: ignore[no-untyped-def]
+        """Stage flow: transitions, dwell times, regressions, skips, reopenings."""
+        from dealflow.analytics.flow import stage_flow
+
+        return stage_flow(self.history(), **options)
+
+    def inspect(self, **options: Any):  # type: ignore[no-untyped-def]
+        """The weekly inspection list: stalled, idle, slipped and regressed deals."""
+        from dealflow.analytics.inspect import inspect_pipeline
+
+        return inspect_pipeline(self.history(), **options)
+
+    def patterns(self, **options: Any):  # type: ignore[no-untyped-def]
+        from dealflow.analytics.patterns import patterns
+
+        return patterns(self.history(), **options)
+
+    def bottlenecks(self, **options: Any):  # type: ignore[no-untyped-def]
+        from dealflow.analytics.bottlenecks import bottlenecks
+
+        return bottlenecks(self.history(), **options)
 
     # -- writing ------------------------------------------------------------------------
     def import_file(self, kind: str, path: str | Path, *, mapping: str | Path | None = None,
