@@ -9,7 +9,7 @@ from dealflow.cli.app import app
 from dealflow.errors import DealflowError
 
 # Each module registers its commands on ``app`` when imported.
-from dealflow.cli import admin_cmd, export_cmd, import_cmd, report_cmd, sample_cmd  # noqa: F401,E402
+from dealflow.cli import admin_cmd, export_cmd, import_cmd, report_cmd, sample_cmd, teams_cmd  # noqa: F401,E402
 from dealflow.cli import leads_cmd, forecast_cmd, process_cmd, serve_cmd  # noqa: F401,E402
 
 

@@ -17,6 +17,7 @@ from dealflow.ingest.mapping import Mapping, fields_of, resolve_mapping
 from dealflow.ingest.readers import ROW, read_table
 from dealflow.ingest.writers import WRITERS, Batch
 from dealflow.store import Store
+from dealflow.store import audit
 from dealflow.store import models as m
 
 # Kinds whose unmapped columns are kept as attributes (JSON) rather than dropped.
@@ -69,6 +70,7 @@ def run_import(
     reject_path: str | Path | None = None,
     now: datetime | None = None,
     dry_run: bool = False,
+    actor: str | None = None,
 ) -> ImportResult:
     """Import ``path`` as ``kind``. Atomic: if any row is invalid, nothing is stored, unless
     ``skip_invalid``, which stores the valid rows and writes the rejects (with reasons) to a CSV."""
@@ -117,5 +119,7 @@ def run_import(
         counts = writer(session, batch)
         session.add(m.ImportRun(kind=kind, file=str(path), at=at, rows=raw.height, inserted=counts.inserted,
                                 updated=counts.updated, rejected=result.rejected))
+        audit.record(session, "import", actor=actor or audit.cli_actor(), entity=kind, entity_id=path.name, now=at,
+                     changes={"rows": raw.height, "inserted": counts.inserted, "updated": counts.updated, "rejected": result.rejected})
     result.inserted, result.updated, result.unchanged = counts.inserted, counts.updated, counts.unchanged
     return result

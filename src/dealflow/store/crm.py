@@ -201,3 +201,18 @@ def get_or_create(session: Session, model: Any, *, external_id: str, **fields: A
         session.add(row)
         session.flush()
     return row
+
+
+def delete_deal(session: Session, deal: m.Deal, *, now: datetime) -> None:
+    """Soft delete: the deal disappears from every view but stays restorable, history intact."""
+    if deal.deleted_at is not None:
+        raise DomainError(f"deal {deal.external_id} is already deleted")
+    deal.deleted_at = utc_naive(now)
+    deal.version += 1
+
+
+def restore_deal(session: Session, deal: m.Deal) -> None:
+    if deal.deleted_at is None:
+        raise DomainError(f"deal {deal.external_id} is not deleted")
+    deal.deleted_at = None
+    deal.version += 1
