@@ -1,0 +1,101 @@
+"""Uploads for the import page and ``/api/imports``: keep the file, preview its mapping, run it.
+
+Everything real happens in ``dealflow.ingest`` (``read_table``, ``detect_mapping``, ``run_import``);
+this module only stores the upload under a random token so the preview and the run read the same file.
+"""
+from __future__ import annotations
+
+import re
+import secrets
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from dealflow.errors import DomainError, NotFound
+
+SUFFIXES = (".csv", ".xlsx", ".xlsm", ".txt", ".gz")
+MAX_BYTES = 50 * 1024 * 1024
+_TOKEN = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
+
+
+def kinds() -> list[str]:
+    from dealflow.ingest.fields import KINDS
+
+    return list(KINDS)
+
+
+def fields_for(kind: str) -> list[str]:
+    from dealflow.ingest.fields import KINDS
+
+    return [f.name for f in KINDS.get(kind, ())]
+
+
+@dataclass
+class Upload:
+    token: str
+    path: Path
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+
+def save_upload(root: Path, filename: str, data: BinaryIO) -> Upload:
+    name = Path(filename or "upload.csv").name
+    name = re.sub(r"[^A-Za-z0-9._ -]+", "_", name).strip() or "upload.csv"
+    if not name.lower().endswith(SUFFIXES):
+        raise DomainError(f"{name}: upload a .csv or .xlsx file")
+    token = secrets.token_urlsafe(18)
+    folder = root / token
+    folder.mkdir(parents=True)
+    target = folder / name
+    with target.open("wb") as out:
+        copied = 0
+        while chunk := data.read(1 << 20):
+            copied += len(chunk)
+            if copied > MAX_BYTES:
+                shutil.rmtree(folder, ignore_errors=True)
+                raise DomainError(f"{name} is larger than {MAX_BYTES // (1024 * 1024)} MB; import it with the CLI instead")
+            out.write(chunk)
+    return Upload(token, target)
+
+
+def find_upload(root: Path, token: str) -> Upload:
+    if not _TOKEN.match(token or ""):
+        raise NotFound("no such upload; upload the file again")
+    folder = root / token
+    files = sorted(folder.iterdir()) if folder.is_dir() else []
+    if not files:
+        raise NotFound("this upload is gone (the server restarted?); upload the file again")
+    return Upload(token, files[0])
+
+
+def preview(upload: Upload, kind: str, rows: int = 10) -> dict[str, Any]:
+    from dealflow.ingest.mapping import detect_mapping
+    from dealflow.ingest.readers import ROW, read_table
+
+    if kind not in kinds():
+        raise DomainError(f"unknown import kind {kind!r}; choose one of: {', '.join(kinds())}")
+    frame = read_table(upload.path)
+    columns = [c for c in frame.columns if c != ROW]
+    return {
+        "upload": upload.token, "kind": kind, "file": upload.name, "columns": columns,
+        "mapping": detect_mapping(kind, columns), "rows": frame.select(columns).head(rows).to_dicts(),
+        "total_rows": frame.height, "fields": fields_for(kind),
+    }
+
+
+def run(store: Any, upload: Upload, kind: str, mapping: dict[str, str] | None, skip_invalid: bool) -> dict[str, Any]:
+    """Run the import; with ``skip_invalid`` the valid rows are stored and the rejects listed."""
+    from dealflow.ingest import run_import
+
+    reject_path = upload.path.with_name(upload.path.stem + ".rejects.csv") if skip_invalid else None
+    result = run_import(store, kind, upload.path, overrides=mapping or None, skip_invalid=skip_invalid, reject_path=reject_path)
+    return {
+        "rows": result.rows, "inserted": result.inserted, "updated": result.updated, "rejected": result.rejected,
+        "problems": [
+            {"file": Path(p.file).name, "row": p.row, "column": p.column, "value": p.value, "reason": p.reason}
+            for p in result.problems
+        ],
+    }

@@ -1,0 +1,44 @@
+"""What every resource router shares: paging, lookups that 404, unique external ids, audit rows."""
+from __future__ import annotations
+
+import uuid
+from typing import Any, TypeVar
+
+from fastapi import Query, Request
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import Session
+
+from dealflow.store import models as m
+from dealflow.web.auth import Access, utcnow
+from dealflow.web.errors import not_found
+
+T = TypeVar("T")
+
+Limit = Query(50, ge=1, le=1000, description="rows per page")
+Offset = Query(0, ge=0, description="rows to skip")
+
+
+def paginate(session: Session, stmt: Select[Any], limit: int, offset: int, order_by: Any) -> dict[str, Any]:
+    total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
+    order = order_by if isinstance(order_by, (list, tuple)) else [order_by]
+    items = session.scalars(stmt.order_by(*order).limit(limit).offset(offset)).all()
+    return {"items": items, "total": total, "limit": limit, "offset": offset}
+
+
+def get_or_404(session: Session, model: type[T], id_: int, listing: str) -> T:
+    row = session.get(model, id_)
+    if row is None or getattr(row, "deleted_at", None) is not None:
+        raise not_found(f"{model.__name__.lower()} {id_}", f"list them at {listing}")
+    return row
+
+
+def new_external_id(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:12]}"
+
+
+def audit(session: Session, request: Request, access: Access, action: str, entity: str, entity_id: Any,
+          changes: dict[str, Any] | None = None) -> None:
+    session.add(m.AuditEntry(
+        at=utcnow(), user_email=access.email, action=action, entity=entity, entity_id=str(entity_id),
+        changes=changes, remote_addr=request.client.host if request.client else None,
+    ))

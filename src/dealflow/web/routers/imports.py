@@ -1,0 +1,66 @@
+from __future__ import annotations
+
+from typing import Any
+
+import json
+
+from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from dealflow.errors import DomainError
+from dealflow.store import models as m
+from dealflow.web import imports
+from dealflow.web.auth import Access, get_access
+from dealflow.web.deps import changed, get_session
+from dealflow.web.routers._common import Limit, Offset, audit, paginate
+from dealflow.web.schemas import ImportPreview, ImportResultPublic, ImportRunPublic, Page
+
+router = APIRouter(prefix="/imports", tags=["imports"])
+
+
+@router.get("", response_model=Page[ImportRunPublic], summary="Past imports, newest first")
+def list_imports(kind: str | None = None, limit: int = Limit, offset: int = Offset,
+                 access: Access = Depends(get_access), session: Session = Depends(get_session)) -> Any:
+    stmt = select(m.ImportRun)
+    if kind:
+        stmt = stmt.where(m.ImportRun.kind == kind)
+    return paginate(session, stmt, limit, offset, m.ImportRun.id.desc())
+
+
+@router.get("/kinds", response_model=dict[str, list[str]], summary="What can be imported, with the fields of each kind")
+def list_kinds(access: Access = Depends(get_access)) -> Any:
+    return {k: imports.fields_for(k) for k in imports.kinds()}
+
+
+@router.post("/preview", response_model=ImportPreview, summary="Upload a CSV/XLSX and see the detected column mapping")
+def preview_import(request: Request, file: UploadFile = File(...), kind: str = Form("deals"),
+                   rows: int = Query(10, ge=1, le=100), access: Access = Depends(get_access)) -> Any:
+    upload = imports.save_upload(request.app.state.upload_dir, file.filename or "upload.csv", file.file)
+    return imports.preview(upload, kind, rows)
+
+
+@router.post("", response_model=ImportResultPublic, summary="Run an import of an uploaded file (or a new file)")
+def run_import(request: Request, kind: str = Form(...), upload: str | None = Form(None),
+               file: UploadFile | None = File(None), mapping: str | None = Form(None, description='JSON {"column": "field"}'),
+               skip_invalid: bool = Form(False), access: Access = Depends(get_access),
+               session: Session = Depends(get_session)) -> Any:
+    if file is not None:
+        stored = imports.save_upload(request.app.state.upload_dir, file.filename or "upload.csv", file.file)
+    elif upload:
+        stored = imports.find_upload(request.app.state.upload_dir, upload)
+    else:
+        raise DomainError("send a file, or the upload token from POST /api/imports/preview")
+    try:
+        overrides = json.loads(mapping) if mapping else None
+    except json.JSONDecodeError as exc:
+        raise DomainError(f"mapping is not JSON ({exc.msg}); send an object like {{\"Opportunity\": \"external_id\"}}") from exc
+    if overrides is not None and not isinstance(overrides, dict):
+        raise DomainError('mapping must be a JSON object like {"Opportunity": "external_id"}')
+    try:
+        result = imports.run(request.app.state.store, stored, kind, overrides, skip_invalid)
+    finally:
+        changed(request)
+    with session.begin():
+        audit(session, request, access, "import", kind, stored.name, {k: v for k, v in result.items() if k != "problems"})
+    return result

@@ -1,0 +1,306 @@
+"""Request and response bodies of the REST API, named by direction: ``DealCreate``, ``DealUpdate``, ``DealPublic``."""
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any, Generic, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+T = TypeVar("T")
+
+
+class Page(BaseModel, Generic[T]):
+    items: list[T]
+    total: int = Field(description="rows matching the filters, over all pages")
+    limit: int
+    offset: int
+
+
+class _Row(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+class ErrorDetail(BaseModel):
+    status: int
+    message: str
+
+
+class ErrorBody(BaseModel):
+    error: ErrorDetail
+
+
+class Token(BaseModel):
+    access_token: str
+    token_type: Literal["bearer"] = "bearer"
+    expires_at: datetime | None = None
+
+
+class Me(BaseModel):
+    id: int
+    email: str
+    role: str
+    via: str
+
+
+class AccountPublic(_Row):
+    id: int
+    external_id: str
+    name: str
+    sector: str | None = None
+    country: str | None = None
+    employees: int | None = None
+    revenue: float | None = None
+    year_established: int | None = None
+    owner_id: int | None = None
+
+
+class AccountCreate(BaseModel):
+    external_id: str | None = None
+    name: str = Field(min_length=1, max_length=300)
+    sector: str | None = None
+    country: str | None = None
+    employees: int | None = None
+    revenue: float | None = None
+
+
+class ContactPublic(_Row):
+    id: int
+    external_id: str
+    account_id: int | None = None
+    name: str
+    email: str | None = None
+    phone: str | None = None
+    title: str | None = None
+
+
+class ContactCreate(BaseModel):
+    external_id: str | None = None
+    account_id: int | None = None
+    name: str = Field(min_length=1, max_length=300)
+    email: str | None = None
+    phone: str | None = None
+    title: str | None = None
+
+
+class LeadPublic(_Row):
+    id: int
+    external_id: str
+    name: str | None = None
+    email: str | None = None
+    source: str | None = None
+    campaign: str | None = None
+    segment: str | None = None
+    status: str | None = None
+    owner_id: int | None = None
+    account_id: int | None = None
+    created_at: datetime | None = None
+    converted: bool | None = None
+    converted_deal_id: int | None = None
+
+
+class LeadCreate(BaseModel):
+    external_id: str | None = None
+    name: str | None = None
+    email: str | None = None
+    source: str | None = None
+    campaign: str | None = None
+    segment: str | None = None
+    status: str | None = "new"
+    owner_id: int | None = None
+    account_id: int | None = None
+
+
+class ProductPublic(_Row):
+    id: int
+    external_id: str
+    name: str
+    family: str | None = None
+    list_price: float | None = None
+
+
+class ProductCreate(BaseModel):
+    external_id: str | None = None
+    name: str = Field(min_length=1, max_length=300)
+    family: str | None = None
+    list_price: float | None = Field(default=None, ge=0)
+
+
+class StagePublic(_Row):
+    id: int
+    pipeline_id: int
+    name: str
+    position: int
+    kind: str
+    probability: float | None = None
+
+
+class PipelinePublic(_Row):
+    id: int
+    name: str
+    stages: list[StagePublic] = []
+
+
+class StageSpec(BaseModel):
+    name: str = Field(min_length=1, max_length=200)
+    kind: Literal["open", "won", "lost"] | None = None
+    probability: float | None = Field(default=None, ge=0, le=1)
+
+
+class PipelineCreate(BaseModel):
+    name: str = Field(min_length=1, max_length=200)
+    stages: list[StageSpec] = Field(min_length=1)
+
+
+class DealPublic(_Row):
+    id: int
+    external_id: str
+    name: str | None = None
+    account_id: int | None = None
+    contact_id: int | None = None
+    owner_id: int | None = None
+    pipeline_id: int
+    stage_id: int
+    status: str
+    amount: float | None = None
+    currency: str | None = None
+    source: str | None = None
+    created_at: datetime | None = None
+    expected_close_date: date | None = None
+    closed_at: datetime | None = None
+    lost_reason: str | None = None
+    version: int
+
+
+class DealCreate(BaseModel):
+    external_id: str | None = None
+    name: str | None = None
+    pipeline_id: int
+    stage: str = Field(description="name of the stage the deal starts in")
+    account_id: int | None = None
+    contact_id: int | None = None
+    owner_id: int | None = None
+    amount: float | None = Field(default=None, ge=0)
+    currency: str | None = Field(default=None, max_length=3)
+    source: str | None = None
+    expected_close_date: date | None = None
+
+
+class DealUpdate(BaseModel):
+    expected_version: int | None = Field(default=None, description="the version you read; 409 if the deal changed since")
+    name: str | None = None
+    amount: float | None = Field(default=None, ge=0)
+    currency: str | None = Field(default=None, max_length=3)
+    expected_close_date: date | None = None
+    owner_id: int | None = None
+    account_id: int | None = None
+    contact_id: int | None = None
+    source: str | None = None
+
+
+class StageMoveCreate(BaseModel):
+    stage: str = Field(description="name of the stage to move to")
+    lost_reason: str | None = Field(default=None, description="required when the stage is a lost stage")
+    expected_version: int | None = Field(default=None, description="the version you read; 409 if the deal changed since")
+
+
+class StageChangePublic(BaseModel):
+    id: int
+    deal_id: int
+    from_stage: str | None = None
+    to_stage: str
+    at: datetime
+    by: str | None = None
+    lost_reason: str | None = None
+
+
+class FieldChangePublic(_Row):
+    id: int
+    deal_id: int
+    field: str
+    old_value: str | None = None
+    new_value: str | None = None
+    at: datetime
+    by: str | None = None
+
+
+class ActivityPublic(_Row):
+    id: int
+    external_id: str
+    deal_id: int | None = None
+    lead_id: int | None = None
+    kind: str
+    subject: str | None = None
+    owner_id: int | None = None
+    at: datetime
+    ended_at: datetime | None = None
+    outcome: str | None = None
+
+
+class ActivityCreate(BaseModel):
+    deal_id: int | None = None
+    lead_id: int | None = None
+    kind: str = Field(min_length=1, max_length=50, examples=["call"])
+    subject: str | None = Field(default=None, max_length=300)
+    at: datetime | None = Field(default=None, description="when it happened; now when left out")
+    ended_at: datetime | None = None
+    outcome: str | None = Field(default=None, max_length=200)
+
+
+class DealDetail(BaseModel):
+    deal: DealPublic
+    stage: str
+    probability: float | None
+    stage_changes: list[StageChangePublic]
+    field_changes: list[FieldChangePublic]
+    activities: list[ActivityPublic]
+
+
+class MoveResult(BaseModel):
+    deal: DealPublic
+    change: StageChangePublic
+
+
+class RowProblemPublic(BaseModel):
+    file: str
+    row: int
+    column: str
+    value: str | None = None
+    reason: str
+
+
+class ImportPreview(BaseModel):
+    upload: str = Field(description="pass back to POST /api/imports to run the import of this file")
+    kind: str
+    columns: list[str]
+    mapping: dict[str, Any]
+    rows: list[dict[str, Any]]
+    total_rows: int
+
+
+class ImportResultPublic(BaseModel):
+    rows: int
+    inserted: int
+    updated: int
+    rejected: int
+    problems: list[RowProblemPublic]
+
+
+class ImportRunPublic(_Row):
+    id: int
+    kind: str
+    file: str
+    at: datetime
+    rows: int
+    inserted: int
+    updated: int
+    rejected: int
+
+
+class AnalysisInfo(BaseModel):
+    key: str
+    title: str
+    description: str
+    available: bool
+    api: str
+    page: str
+    params: list[str]
