@@ -47,3 +47,17 @@ def test_owner_summary(report):
     owners = {o["owner"]: o for o in report["owners"]}
     assert sum(o["won"] for o in owners.values()) == 4238
     assert len(owners) == 30  # 5 of the 35 agents have no deals
+
+
+def test_unknown_amounts_are_shown_as_unknown(report):
+    assert report["value_win_rate"] is None  # lost deals carry no amounts in this export
+    assert report["open_amount"] is None and report["weighted_amount"] is None
+
+
+def test_as_of_after_the_data_keeps_undated_deals(maven_history):
+    from datetime import datetime, timezone
+
+    later = pipeline_report(maven_history, datetime(2030, 1, 1, tzinfo=timezone.utc)).to_dict()
+    assert later["deals"] == {"open": 2089, "won": 4238, "lost": 2473, "total": 8800}
+    during = pipeline_report(maven_history, datetime(2017, 6, 30, tzinfo=timezone.utc)).to_dict()
+    assert during["deals"]["total"] < 8300  # undated Prospecting deals are not placed in the past

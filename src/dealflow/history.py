@@ -69,7 +69,9 @@ class History:
         fields = self.field_changes.filter(pl.col("at") <= lit)
         later_fields = self.field_changes.filter(pl.col("at") > lit)
 
-        deals = self.deals.filter(pl.col("first_seen_at") <= lit)
+        # Deals with no date at all are known to exist only from the end of the data on.
+        undated_known = pl.lit(self.as_of_instant is None and at >= self.now)
+        deals = self.deals.filter((pl.col("first_seen_at") <= lit) | (pl.col("first_seen_at").is_null() & undated_known))
         # Stage then: the last change up to the instant; else the deal's first recorded stage.
         last = changes.group_by("deal_id", maintain_order=True).agg(
             pl.col("to_stage").last().alias("_stage"),

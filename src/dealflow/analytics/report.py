@@ -148,9 +148,11 @@ def pipeline_report(history: History, as_of: datetime | None = None) -> Pipeline
     }
     totals = {
         "total": deals.height, **counts, "win_rate": rate,
-        "value_win_rate": won_amount / (won_amount + lost_amount) if (won_amount + lost_amount) else None,
-        "won_amount": float(won_amount), "open_amount": float(open_deals["amount"].fill_null(0).sum()),
-        "weighted_amount": float(weighted or 0.0), "avg_won_amount": avg_won, "avg_cycle_won_days": avg_cycle,
+        # Undefined, not 100%, when lost deals carry no amounts (exports often zero them).
+        "value_win_rate": won_amount / (won_amount + lost_amount) if (lost_amount or not counts["lost"]) and (won_amount + lost_amount) else None,
+        "won_amount": float(won_amount),
+        "open_amount": float(open_deals["amount"].sum()) if open_deals["amount"].is_not_null().any() else None,
+        "weighted_amount": float(weighted) if open_deals["amount"].is_not_null().any() else None, "avg_won_amount": avg_won, "avg_cycle_won_days": avg_cycle,
         "sales_velocity_per_day": velocity,
     }
     return PipelineReport(

@@ -20,9 +20,9 @@ def append_stage_changes(session: Session, changes: pl.DataFrame) -> int:
     """
     if changes.is_empty():
         return 0
-    for col in ("by", "lost_reason"):
+    for col, dtype in (("by", pl.String), ("lost_reason", pl.String), ("from_stage_id", pl.Int64)):
         if col not in changes.columns:
-            changes = changes.with_columns(pl.lit(None, pl.String).alias(col))
+            changes = changes.with_columns(pl.lit(None, dtype).alias(col))
     deal_ids = changes["deal_id"].unique().to_list()
     stored_rows = []
     for part in chunks(deal_ids):
@@ -37,16 +37,20 @@ def append_stage_changes(session: Session, changes: pl.DataFrame) -> int:
     )
     new = changes.select(
         pl.lit(None, pl.Int64).alias("id"), pl.col("deal_id").cast(pl.Int64), pl.col("to_stage_id").cast(pl.Int64),
-        pl.col("at").cast(pl.Datetime("us")), "by", "lost_reason", pl.int_range(0, pl.len()).alias("_order"),
+        pl.col("at").cast(pl.Datetime("us")), "by", "lost_reason", pl.col("from_stage_id").alias("_from_given"),
+        pl.int_range(0, pl.len()).alias("_order"),
     ).join(stored.select("deal_id", "to_stage_id", "at"), on=["deal_id", "to_stage_id", "at"], how="anti")
+    new = new.unique(subset=["deal_id", "to_stage_id", "at"], keep="first", maintain_order=True)
     if new.is_empty():
         return 0
     both = pl.concat(
         [stored.with_columns(pl.lit(None, pl.String).alias("by"), pl.lit(None, pl.String).alias("lost_reason"),
-                             pl.lit(-1, pl.Int64).alias("_order")), new.with_columns(pl.col("_order").cast(pl.Int64))],
+                             pl.lit(None, pl.Int64).alias("_from_given"), pl.lit(-1, pl.Int64).alias("_order")),
+         new.with_columns(pl.col("_order").cast(pl.Int64))],
         how="vertical_relaxed",
     ).sort(["deal_id", "at", "_order"])
-    both = both.with_columns(pl.col("to_stage_id").shift(1).over("deal_id").alias("from_stage_id"))
+    # The stage before, from the history; a deal with no earlier row keeps the stage it was known in.
+    both = both.with_columns(pl.coalesce(pl.col("to_stage_id").shift(1).over("deal_id"), "_from_given").alias("from_stage_id"))
     fresh = both.filter(pl.col("id").is_null() & (pl.col("from_stage_id").is_null() | (pl.col("from_stage_id") != pl.col("to_stage_id"))))
     rows = fresh.select("deal_id", "from_stage_id", "to_stage_id", "at", "by", "lost_reason").to_dicts()
     bulk_insert(session, m.StageChange, rows)

@@ -118,6 +118,8 @@ def load_mapping(path: str | Path) -> Mapping:
         raise DealflowError(f"mapping file {path} does not exist") from exc
     except tomllib.TOMLDecodeError as exc:
         raise DealflowError(f"mapping file {path} is not valid TOML: {exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise DealflowError(f"mapping file {path} is not UTF-8 text") from exc
     kind = data.pop("kind", None)
     if not kind:
         raise DealflowError(f"mapping file {path} has no 'kind = ...' line")
@@ -125,6 +127,21 @@ def load_mapping(path: str | Path) -> Mapping:
     columns = data.pop("columns", {})
     values = data.pop("values", {})
     activities = data.pop("activities", {})
+
+    def bad(what: str) -> DealflowError:
+        return DealflowError(f"mapping file {path}: {what} (see the examples/ folder for mapping files)")
+
+    if not isinstance(columns, dict) or not all(isinstance(v, str) for v in columns.values()):
+        raise bad('[columns] must list COLUMN = "field" lines, each field in quotes')
+    if not isinstance(values, dict) or not all(isinstance(t, dict) and all(isinstance(x, str) for x in t.values()) for t in values.values()):
+        raise bad('[values.FIELD] tables must list "raw" = "replacement" lines')
+    if not isinstance(activities, dict) or not all(isinstance(v, dict) for v in activities.values()):
+        raise bad('[activities] must map each activity to { stage = "..." } or { activity = "..." }')
+    stages = data.get("stages")
+    if stages is not None and not (isinstance(stages, list) and all(isinstance(x, str) for x in stages)):
+        raise bad('stages must be a list of names, e.g. stages = ["Lead", "Proposal", "Won", "Lost"]')
+    if "pipeline" in data and not isinstance(data["pipeline"], str):
+        raise bad("pipeline must be a name in quotes")
     return Mapping(kind=kind, columns=columns, defaults=data, values=values, activities=activities)
 
 

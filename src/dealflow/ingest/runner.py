@@ -9,13 +9,14 @@ from pathlib import Path
 
 import polars as pl
 
-from dealflow.errors import ImportFailed, RowProblem
+from dealflow.domain.stages import stage_kind_from_name
+from dealflow.errors import DealflowError, ImportFailed, RowProblem
 from dealflow.ingest.convert import convert_columns
 from dealflow.ingest.fields import STAGE_DATE_PREFIX, Field
 from dealflow.ingest.events import write_events
 from dealflow.ingest.mapping import Mapping, fields_of, resolve_mapping
 from dealflow.ingest.readers import ROW, read_table
-from dealflow.ingest.writers import WRITERS, Batch
+from dealflow.ingest.writers import REFERENCE_CHECKS, WRITERS, Batch
 from dealflow.store import Store
 from dealflow.store import audit
 from dealflow.store import models as m
@@ -44,6 +45,44 @@ def _duplicate_problems(frame: pl.DataFrame, key: str, column: str, source: str)
         return []
     dup = frame.filter(pl.col(key).is_not_null() & pl.col(key).is_duplicated() & (pl.int_range(0, pl.len()).over(key) > 0))
     return [RowProblem(source, r, column, v, "repeats an id already given on an earlier row") for r, v in dup.select(ROW, key).iter_rows()]
+
+
+# Kinds keyed by a name when the file has no id column (contacts: email, else name at account).
+_KEY_FALLBACK = {"accounts": ["name"], "products": ["name"], "owners": ["name"], "contacts": ["email", "_name_at_account"]}
+_STATUS = {"open": "open", "won": "won", "closed won": "won", "lost": "lost", "closed lost": "lost"}
+
+
+def _with_keys(frame: pl.DataFrame, kind: str, column_of: dict[str, str]) -> tuple[pl.DataFrame, str | None]:
+    """Fill in ``external_id`` where a kind may be keyed by name; returns the column to blame."""
+    if kind not in _KEY_FALLBACK:
+        return frame, column_of.get("external_id")
+    if "account" in frame.columns and "name" in frame.columns:
+        frame = frame.with_columns(pl.concat_str(["name", pl.col("account").fill_null("")], separator=" @ ").alias("_name_at_account"))
+    elif "name" in frame.columns:
+        frame = frame.with_columns(pl.col("name").alias("_name_at_account"))
+    fallback = [c for c in _KEY_FALLBACK[kind] if c in frame.columns]
+    key = pl.coalesce([c for c in ["external_id", *fallback] if c in frame.columns])
+    frame = frame.with_columns(key.alias("external_id")).drop("_name_at_account", strict=False)
+    return frame, column_of.get("external_id") or column_of.get("email") or column_of.get("name")
+
+
+def _rule_problems(frame: pl.DataFrame, kind: str, column_of: dict[str, str], source: str) -> list[RowProblem]:
+    """Values that parse but break a rule: a close before the creation, an unknown or contradictory status."""
+    problems = []
+    if kind == "deals" and {"closed_at", "created_at"} <= set(frame.columns):
+        bad = frame.filter(pl.col("closed_at") < pl.col("created_at"))
+        problems += [RowProblem(source, r, column_of["closed_at"], str(v), f"is before the created date {c}")
+                     for r, v, c in bad.select(ROW, "closed_at", "created_at").iter_rows()]
+    if kind == "deals" and "status" in frame.columns:
+        for row, status, stage in frame.select(ROW, "status", pl.col("stage") if "stage" in frame.columns else pl.lit(None)).iter_rows():
+            if status is None:
+                continue
+            wanted = _STATUS.get(status.strip().lower())
+            if wanted is None:
+                problems.append(RowProblem(source, row, column_of["status"], status, "is not a status; use open, won or lost"))
+            elif stage is not None and stage_kind_from_name(stage).value not in (wanted, "open"):
+                problems.append(RowProblem(source, row, column_of["status"], status, f"contradicts the stage {stage!r}"))
+    return problems
 
 
 def _write_rejects(raw: pl.DataFrame, problems: list[RowProblem], path: Path) -> None:
@@ -93,13 +132,17 @@ def run_import(
     if extra:
         attrs = raw.select(pl.struct(extra).alias("a"))["a"].to_list()
         frame = frame.with_columns(pl.Series("__attributes__", [json.dumps({k: v for k, v in a.items() if v is not None}) for a in attrs]))
-    problems = typed.problems
-    key_column = next((c for c, f in used.columns.items() if f == "external_id"), None)
+    column_of = {f: c for c, f in used.columns.items()}
+    frame, key_column = _with_keys(frame, kind, column_of)
+    problems = typed.problems + _rule_problems(frame, kind, column_of, source)
     if key_column and kind != "events":
         problems += _duplicate_problems(frame, "external_id", key_column, source)
+    if kind in REFERENCE_CHECKS:
+        with store.session() as session:
+            problems += REFERENCE_CHECKS[kind](session, frame, column_of, source)
     problems.sort(key=lambda p: (p.row, p.column))
 
-    result = ImportResult(kind=kind, file=str(path), rows=raw.height, mapping=used, problems=problems)
+    result = ImportResult(kind=kind, file=str(path), rows=raw.height, mapping=used, problems=problems, notes=typed.notes)
     if problems and not skip_invalid:
         raise ImportFailed(problems)
     if problems:
@@ -107,8 +150,13 @@ def run_import(
         frame = frame.filter(~pl.col(ROW).is_in(bad))
         result.rejected = len(bad)
         target = Path(reject_path) if reject_path else path.with_name(path.name + ".rejects.csv")
-        _write_rejects(raw, problems, target)
+        try:
+            _write_rejects(raw, problems, target)
+        except OSError as exc:
+            raise DealflowError(f"cannot write the rejected rows to {target}: {exc.strerror}; pass --rejects PATH") from exc
         result.reject_path = str(target)
+    elif reject_path is None and path.with_name(path.name + ".rejects.csv").is_file():
+        path.with_name(path.name + ".rejects.csv").unlink()  # a clean run leaves no stale rejects behind
     if dry_run:
         return result
 

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
-from dealflow.domain.names import match_name
+from dealflow.domain.names import match_name, normalize_name
 from dealflow.store.bulk import bulk_insert, bulk_update
 
 CHUNK = 900  # keeps IN (...) lists under SQLite's variable limit on old builds
@@ -91,9 +91,16 @@ def resolve_names(
         else:
             missing.append(name)
     if missing and create is not None:
-        session.execute(insert(model), [{"external_id": n, "name": n, **create} for n in missing])
-        for r in session.execute(select(model.id, model.external_id).where(model.external_id.in_(missing))):  # type: ignore[attr-defined]
-            out[r.external_id] = r.id
+        # With fuzzy matching, "Acme", "ACME" and "acme" in one file become one new record.
+        first: dict[str, str] = {}
+        for n in missing:
+            first.setdefault(normalize_name(n) if fuzzy else n, n)
+        names = list(first.values())
+        session.execute(insert(model), [{"external_id": n, "name": n, **create} for n in names])
+        created = {r.external_id: r.id for r in session.execute(select(model.id, model.external_id).where(model.external_id.in_(names)))}  # type: ignore[attr-defined]
+        for n in missing:
+            out[n] = created[first[normalize_name(n) if fuzzy else n]]
+        missing = names
         if notes is not None and label:
             shown = ", ".join(missing[:5]) + (" ..." if len(missing) > 5 else "")
             notes.append(f"created {len(missing)} new {label}(s): {shown}")

@@ -11,7 +11,9 @@ import polars as pl
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 
-from dealflow.errors import ImportFailed, RowProblem
+from dealflow.errors import DealflowError, ImportFailed, RowProblem
+from dealflow.domain.names import match_name
+from dealflow.domain.stages import stage_kind_from_name
 from dealflow.ingest.fields import STAGE_DATE_PREFIX
 from dealflow.ingest.history_rows import append_stage_changes, sync_current_stage
 from dealflow.ingest.mapping import Mapping
@@ -150,39 +152,74 @@ def write_leads(s: Session, b: Batch) -> Counts:
 
 # -- deals ---------------------------------------------------------------------------------
 
-def _pipeline_stages(s: Session, b: Batch, pipeline: str) -> dict[str, int]:
-    """Create the pipeline and any stage the file names; returns stage name -> id."""
+def _default_pipeline(s: Session, b: Batch) -> str:
+    """The mapping's pipeline; else the only pipeline there is; else "Sales"."""
+    if "pipeline" in b.mapping.defaults:
+        return str(b.mapping.defaults["pipeline"])
+    names = s.scalars(select(m.Pipeline.name)).all()
+    return names[0] if len(names) == 1 else DEFAULT_PIPELINE
+
+
+def _canonical_stage_names(s: Session, pipeline: str, names: list[str], order: list[str]) -> dict[str, str]:
+    """Spellings of one stage ("Closed Won", "closed won", "closedwon") -> the stage's name:
+    the pipeline's existing stage, else the mapping's, else the first spelling in the file."""
+    known = list(s.scalars(select(m.Stage.name).join(m.Pipeline).where(m.Pipeline.name == pipeline))) + order
+    out: dict[str, str] = {}
+    for name in names:
+        hit = match_name(name, known)
+        if hit is None:
+            known.append(name)
+            hit = name
+        out[name] = hit
+    return out
+
+
+def _pipeline_stages(s: Session, b: Batch, pipeline: str, stages: list[str]) -> dict[str, int]:
+    """Create the pipeline and the stages the file names; returns stage name -> id.
+
+    New stages are placed open first (in the file's order), then won, then lost, unless the
+    mapping gives the order."""
     order = list(b.mapping.defaults.get("stages", []))
-    entered = [c[len(STAGE_DATE_PREFIX):] for c in b.frame.columns if c.startswith(STAGE_DATE_PREFIX)]
-    seen = [x for x in b.col("stage") if x]
-    wanted = list(dict.fromkeys(order + entered + seen))
     existing = {r.name for r in s.execute(select(m.Stage.name).join(m.Pipeline).where(m.Pipeline.name == pipeline))}
-    added = [x for x in wanted if x not in existing and x not in order]
-    p = crm.ensure_pipeline(s, pipeline, wanted)
-    if added and existing:
-        b.notes.append(f"added stage(s) to pipeline {pipeline!r}: {', '.join(added)}")
+    new = [x for x in dict.fromkeys(stages) if x not in existing and x not in order]
+    rank = {"open": 0, "won": 1, "lost": 2}
+    new.sort(key=lambda x: rank[stage_kind_from_name(x).value])
+    p = crm.ensure_pipeline(s, pipeline, order + new)
+    if new and existing:
+        b.notes.append(f"added stage(s) to pipeline {pipeline!r}: {', '.join(new)}")
     return {r.name: r.id for r in s.execute(select(m.Stage.name, m.Stage.id).where(m.Stage.pipeline_id == p.id))} | {"__pipeline_id__": p.id}
 
 
+def _entered(b: Batch) -> dict[str, list[Any]]:
+    """'entered:<stage>' columns: stage name -> the instants deals entered it."""
+    return {c[len(STAGE_DATE_PREFIX):]: _naive(b.col(c)) for c in b.frame.columns if c.startswith(STAGE_DATE_PREFIX)}
+
+
 def write_deals(s: Session, b: Batch) -> Counts:
-    # Rewrite values the mapping says are aliases (e.g. product GTXPro -> GTX Pro).
-    pipeline_names = [x or b.mapping.defaults.get("pipeline", DEFAULT_PIPELINE) for x in b.col("pipeline")]
+    default = _default_pipeline(s, b)
+    pipeline_names = [x or default for x in b.col("pipeline")]
+    order = list(b.mapping.defaults.get("stages", []))
+    entered = _entered(b)
+    raw_stages = b.col("stage")
     stage_ids: dict[str, dict[str, int]] = {}
+    canonical: dict[tuple[str, str], str] = {}
     for name in dict.fromkeys(pipeline_names):
-        sub = Batch(b.frame.filter(pl.Series(pipeline_names) == name), b.mapping, b.source, b.now, b.notes)
-        stage_ids[name] = _pipeline_stages(s, sub, name)
+        names = [x for x, p in zip(raw_stages, pipeline_names) if x and p == name]
+        spelled = _canonical_stage_names(s, name, list(dict.fromkeys(list(entered) + names)), order)
+        canonical |= {(name, k): v for k, v in spelled.items()}
+        stage_ids[name] = _pipeline_stages(s, b, name, list(spelled.values()))
     kinds = {r.id: r.kind for r in s.execute(select(m.Stage.id, m.Stage.kind))}
-    accounts = resolve_names(s, m.Account, b.col("account"), create={}, notes=b.notes, label="account")
-    owners = resolve_names(s, m.Owner, b.col("owner"), create={}, notes=b.notes, label="owner")
+    accounts = resolve_names(s, m.Account, b.col("account"), create={}, fuzzy=True, notes=b.notes, label="account")
+    owners = resolve_names(s, m.Owner, b.col("owner"), create={}, fuzzy=True, notes=b.notes, label="owner")
     products = resolve_names(s, m.Product, b.col("product"), create={}, fuzzy=True, notes=b.notes, label="product")
 
     external = b.col("external_id")
     existing = {r.external_id: r for r in _existing_deals(s, external)}
     problems: list[RowProblem] = []
     rows = _records(b, ["name", "amount", "currency", "source", "created_at", "expected_close_date", "lost_reason"])
-    columns = zip(external, pipeline_names, b.col("stage"), b.col("account"), b.col("owner"), _attributes(b),
-                  _naive(b.col("closed_at")), b.col(ROW))
-    for row, (ext, pipe, stage, account, owner, attrs, closed, line) in zip(rows, columns):
+    columns = zip(external, pipeline_names, raw_stages, b.col("account"), b.col("owner"), _attributes(b),
+                  _naive(b.col("closed_at")), b.col(ROW), range(len(rows)))
+    for row, (ext, pipe, stage, account, owner, attrs, closed, line, i) in zip(rows, columns):
         row["external_id"] = ext
         if b.has("account"):
             row["account_id"] = accounts.get(account) if account else None
@@ -192,7 +229,8 @@ def write_deals(s: Session, b: Batch) -> Counts:
             row["attributes"] = attrs
         before = existing.get(ext)
         if stage is not None:
-            stage_id = stage_ids[pipe][stage]
+            stage_name = canonical[(pipe, stage)]
+            stage_id = stage_ids[pipe][stage_name]
         elif before is not None:
             stage_id = before.stage_id
         else:  # a new deal with no stage starts in the pipeline's first open stage
@@ -204,14 +242,22 @@ def write_deals(s: Session, b: Batch) -> Counts:
         row["pipeline_id"] = stage_ids[pipe]["__pipeline_id__"]
         row["stage_id"] = stage_id
         row["status"] = kinds[stage_id]
-        row["closed_at"] = (closed or (before.closed_at if before else None) or b.now) if kinds[stage_id] != "open" else None
+        if kinds[stage_id] == "open":
+            row["closed_at"] = None
+        else:
+            # The close is dated by the file (a close date, or the date the closing stage was
+            # entered), else by what was stored; a deal first seen closed keeps no invented date.
+            stage_name = next(n for n, sid in stage_ids[pipe].items() if sid == stage_id)
+            entered_close = next((dates[i] for n, dates in entered.items() if canonical.get((pipe, n)) == stage_name), None)
+            moved_now = before is not None and before.stage_id != stage_id
+            row["closed_at"] = closed or entered_close or (before.closed_at if before and not moved_now else None) or (b.now if moved_now else None)
         if kinds[stage_id] != "lost":
             row["lost_reason"] = None
     if problems:
         raise ImportFailed(problems)
     inserted, updated, unchanged, ids, old = upsert(s, m.Deal, rows)
     _record_field_changes(s, rows, old, ids, b.now)
-    _write_deal_history(s, b, rows, ids, existing)
+    _write_deal_history(s, b, rows, ids, existing, {k: v for (p, k), v in canonical.items()})
     if b.has("product"):
         _write_deal_products(s, ids, external, [products.get(p) if p else None for p in b.col("product")])
     return Counts(inserted, updated, unchanged)
@@ -243,34 +289,39 @@ def _record_field_changes(s: Session, rows: list[dict[str, Any]], old: dict[str,
         bulk_insert(s, m.FieldChange, changes)
 
 
-def _write_deal_history(s: Session, b: Batch, rows: list[dict[str, Any]], ids: dict[str, int], existing: dict[str, Any]) -> None:
+def _write_deal_history(s: Session, b: Batch, rows: list[dict[str, Any]], ids: dict[str, int], existing: dict[str, Any],
+                        canonical: dict[str, str]) -> None:
     """Stage changes implied by the file: 'entered:<stage>' dates, then the current stage.
 
-    The current stage is dated by the close date for closed deals and by the creation date
-    for open ones; a deal seen again in another stage with no date moved at import time.
+    A new deal's current stage is dated by its close (closed deals) or creation (open ones);
+    without a date no change is recorded. A known deal found in another stage moved between
+    the two exports: the move is dated by its close if the file gives one, else by the import.
     """
     stage_of = {(r.pipeline_id, r.name): r.id for r in s.execute(select(m.Stage.id, m.Stage.name, m.Stage.pipeline_id))}
     lost_stages = set(s.scalars(select(m.Stage.id).where(m.Stage.kind == "lost")))
-    entered = {c: _naive(b.col(c)) for c in b.frame.columns if c.startswith(STAGE_DATE_PREFIX)}
+    entered = _entered(b)
     out: list[dict[str, Any]] = []
     for i, row in enumerate(rows):
         deal_id = ids[row["external_id"]]
-        seen = set()
-        for col, dates in entered.items():
-            if dates[i] is not None:
-                sid = stage_of[(row["pipeline_id"], col[len(STAGE_DATE_PREFIX):])]
-                out.append({"deal_id": deal_id, "to_stage_id": sid, "at": dates[i]})
-                seen.add(sid)
         before = existing.get(row["external_id"])
+        seen = set()
+        for stage, dates in entered.items():
+            if dates[i] is not None:
+                sid = stage_of[(row["pipeline_id"], canonical.get(stage, stage))]
+                out.append({"deal_id": deal_id, "to_stage_id": sid, "at": dates[i], "from_stage_id": None})
+                seen.add(sid)
         if row["stage_id"] in seen or (before is not None and before.stage_id == row["stage_id"]):
             continue
-        at = row["closed_at"] if row["status"] != "open" else row.get("created_at")
-        if at is None and before is not None:
-            at = b.now
+        if before is None:
+            at = row["closed_at"] if row["status"] != "open" else row.get("created_at")
+        else:
+            at = row["closed_at"] if row["status"] != "open" and row["closed_at"] else b.now
         if at is not None:
             reason = row.get("lost_reason") if row["stage_id"] in lost_stages else None
-            out.append({"deal_id": deal_id, "to_stage_id": row["stage_id"], "at": at, "lost_reason": reason})
-    frame = pl.DataFrame(out, schema={"deal_id": pl.Int64, "to_stage_id": pl.Int64, "at": pl.Datetime("us"), "lost_reason": pl.String})
+            out.append({"deal_id": deal_id, "to_stage_id": row["stage_id"], "at": at, "lost_reason": reason,
+                        "from_stage_id": before.stage_id if before is not None else None})
+    frame = pl.DataFrame(out, schema={"deal_id": pl.Int64, "to_stage_id": pl.Int64, "at": pl.Datetime("us"),
+                                      "lost_reason": pl.String, "from_stage_id": pl.Int64})
     append_stage_changes(s, frame.with_columns(pl.lit("import").alias("by")))
 
 
@@ -292,18 +343,41 @@ def _write_deal_products(s: Session, ids: dict[str, int], external: list[str], p
 
 # -- histories -----------------------------------------------------------------------------
 
-def _deal_ids(s: Session, b: Batch, column: str = "deal") -> dict[str, int]:
-    """Deal external ids -> ids; every unknown id is a problem naming its row."""
-    refs = b.col(column)
+def _known(s: Session, model: Any, refs: list[str | None]) -> dict[str, int]:
     found: dict[str, int] = {}
     for part in chunks(sorted({r for r in refs if r})):
-        found |= {r.external_id: r.id for r in s.execute(select(m.Deal.external_id, m.Deal.id).where(m.Deal.external_id.in_(part)))}
-    problems = [RowProblem(b.source, row, column, ref,
-                           "is not a known deal; import the deals first")
-                for row, ref in zip(b.col(ROW), refs) if ref and ref not in found]
-    if problems:
-        raise ImportFailed(problems)
+        found |= {r.external_id: r.id for r in s.execute(select(model.external_id, model.id).where(model.external_id.in_(part)))}
     return found
+
+
+def _unknown_references(s: Session, frame: pl.DataFrame, column_of: dict[str, str], source: str) -> list[RowProblem]:
+    """Rows naming a deal (or lead) that is not stored: checked before anything is written,
+    so that --skip-invalid can set those rows aside like any other invalid row."""
+    problems = []
+    for field_name, model, what in (("deal", m.Deal, "deal"), ("lead", m.Lead, "lead")):
+        if field_name not in frame.columns:
+            continue
+        refs = frame[field_name].to_list()
+        known = _known(s, model, refs)
+        problems += [RowProblem(source, row, column_of[field_name], ref, f"is not a known {what}; import the {what}s first")
+                     for row, ref in zip(frame[ROW].to_list(), refs) if ref and ref not in known]
+    return problems
+
+
+def _activity_references(s: Session, frame: pl.DataFrame, column_of: dict[str, str], source: str) -> list[RowProblem]:
+    refs = [c for c in ("deal", "lead") if c in frame.columns]
+    if not refs:
+        raise DealflowError(f"{source}: no column names the deal or lead of each activity; map one with --map COLUMN=deal")
+    orphans = frame.filter(pl.all_horizontal(pl.col(c).is_null() for c in refs))[ROW].to_list()
+    problems = [RowProblem(source, row, column_of[refs[0]], None, "is empty; an activity belongs to a deal or a lead") for row in orphans]
+    return problems + _unknown_references(s, frame, column_of, source)
+
+
+REFERENCE_CHECKS = {"stage_history": _unknown_references, "activities": _activity_references}
+
+
+def _deal_ids(s: Session, b: Batch, column: str = "deal") -> dict[str, int]:
+    return _known(s, m.Deal, b.col(column))
 
 
 def write_stage_history(s: Session, b: Batch) -> Counts:
@@ -332,10 +406,7 @@ def write_stage_history(s: Session, b: Batch) -> Counts:
 
 def write_activities(s: Session, b: Batch) -> Counts:
     deals = _deal_ids(s, b) if b.has("deal") else {}
-    leads: dict[str, int] = {}
-    if b.has("lead"):
-        for part in chunks(sorted({r for r in b.col("lead") if r})):
-            leads |= {r.external_id: r.id for r in s.execute(select(m.Lead.external_id, m.Lead.id).where(m.Lead.external_id.in_(part)))}
+    leads = _known(s, m.Lead, b.col("lead")) if b.has("lead") else {}
     owners = resolve_names(s, m.Owner, b.col("owner"), create={}, notes=b.notes, label="owner")
     rows = _records(b, ["kind", "subject", "at", "ended_at", "outcome"])
     problems = []
