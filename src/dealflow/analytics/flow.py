@@ -19,15 +19,10 @@ from typing import Any, Literal
 
 import polars as pl
 
+from dealflow.analytics.metrics import days_between
 from dealflow.history import UTC_TIME, History
 
 Outcome = Literal["won", "lost", "open", "all"]
-DAY_US = 86_400_000_000
-
-
-def days_between(start: pl.Expr, end: pl.Expr) -> pl.Expr:
-    """Days from ``start`` to ``end`` as a float (microsecond precision)."""
-    return (end - start).dt.total_microseconds() / DAY_US
 
 
 def deal_value() -> pl.Expr:
@@ -130,7 +125,7 @@ class FlowResult:
     summary: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        from dealflow.cli.common import to_jsonable
+        from dealflow.jsonable import to_jsonable
 
         return to_jsonable({
             "summary": self.summary,

@@ -24,7 +24,8 @@ from typing import Any, Literal
 
 import polars as pl
 
-from dealflow.analytics.flow import days_between, deal_stage_days, deal_value, stage_visits
+from dealflow.analytics.flow import deal_stage_days, deal_value, stage_visits
+from dealflow.analytics.metrics import days_between
 from dealflow.history import UTC_TIME, History, to_utc
 
 Scorer = Callable[[History], pl.DataFrame]  # returns deal_id, probability for open deals
@@ -43,7 +44,7 @@ class InspectResult:
         return self.deals.filter(pl.col("flags") != "")
 
     def to_dict(self, *, all_open: bool = False) -> dict[str, Any]:
-        from dealflow.cli.common import to_jsonable
+        from dealflow.jsonable import to_jsonable
 
         return to_jsonable({
             "summary": self.summary,
@@ -194,7 +195,7 @@ class ChangesResult:
     summary: pl.DataFrame
 
     def to_dict(self) -> dict[str, Any]:
-        from dealflow.cli.common import to_jsonable
+        from dealflow.jsonable import to_jsonable
 
         return to_jsonable({"since": self.since, "until": self.until, "summary": self.summary, "changes": self.changes})
 

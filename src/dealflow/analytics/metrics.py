@@ -1,9 +1,12 @@
 """Shared metric expressions (PRODUCT.md conventions), reused by every analysis."""
 from __future__ import annotations
 
+import math
+
 import polars as pl
 
 DAY_US = 86_400 * 1_000_000
+Z95 = 1.959963984540054
 
 
 def days_between(start: str | pl.Expr, end: str | pl.Expr) -> pl.Expr:
@@ -42,3 +45,23 @@ def outcome_summary(deals: pl.DataFrame, by: list[str]) -> pl.DataFrame:
         win_rate(pl.col("won"), pl.col("lost")).alias("win_rate"),
         win_rate(pl.col("won_amount"), pl.col("lost_amount")).alias("value_win_rate"),
     ).sort(by)
+
+
+def wilson(successes: pl.Expr, n: pl.Expr, z: float = Z95) -> tuple[pl.Expr, pl.Expr]:
+    """The Wilson score interval of a proportion, as (low, high) expressions."""
+    p = successes / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * ((p * (1 - p) / n + z * z / (4 * n * n)).sqrt()) / denom
+    return centre - half, centre + half
+
+
+def wilson_interval(successes: float, n: float, z: float = Z95) -> tuple[float, float]:
+    """The Wilson interval for one proportion; with no observations, nothing is known: NaN."""
+    if n <= 0:
+        return (math.nan, math.nan)
+    p = successes / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return max(0.0, centre - half), min(1.0, centre + half)

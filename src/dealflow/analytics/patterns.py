@@ -24,32 +24,11 @@ from typing import Any
 
 import polars as pl
 
-from dealflow.analytics.flow import days_between, deal_value, quantiles, stage_visits
+from dealflow.analytics.flow import deal_value, quantiles, stage_visits
+from dealflow.analytics.metrics import days_between
 from dealflow.errors import DomainError, NotFound
+from dealflow.analytics.metrics import Z95, wilson, wilson_interval  # noqa: F401  (wilson_interval is re-exported)
 from dealflow.history import History
-
-Z95 = 1.959963984540054
-
-
-def wilson(successes: pl.Expr, n: pl.Expr, z: float = Z95) -> tuple[pl.Expr, pl.Expr]:
-    """The Wilson score interval of a proportion, as (low, high) expressions."""
-    p = successes / n
-    denom = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / denom
-    half = z * ((p * (1 - p) / n + z * z / (4 * n * n)).sqrt()) / denom
-    return centre - half, centre + half
-
-
-def wilson_interval(successes: int, n: int, z: float = Z95) -> tuple[float, float]:
-    """Plain-number Wilson interval (for tests and single values)."""
-    if n == 0:
-        return (math.nan, math.nan)
-    p = successes / n
-    denom = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / denom
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return centre - half, centre + half
-
 
 # -- variants ---------------------------------------------------------------------------
 def variants(history: History, *, top: int | None = 10, arrow: str = " → ") -> pl.DataFrame:
@@ -225,7 +204,7 @@ class PatternsResult:
     activities: pl.DataFrame
 
     def to_dict(self) -> dict[str, Any]:
-        from dealflow.cli.common import to_jsonable
+        from dealflow.jsonable import to_jsonable
 
         return to_jsonable({"variants": self.variants, "activity_patterns": self.activities})
 
@@ -251,7 +230,7 @@ class NextResult:
     done_so_far: pl.DataFrame = field(default_factory=pl.DataFrame)
 
     def to_dict(self) -> dict[str, Any]:
-        from dealflow.cli.common import to_jsonable
+        from dealflow.jsonable import to_jsonable
 
         return to_jsonable({"summary": self.summary, "next_stages": self.next_stages,
                             "activities": self.activities, "done_so_far": self.done_so_far})

@@ -28,20 +28,15 @@ import polars as pl
 from dealflow.analytics.funnel import deal_reach, known_leads, progression
 from dealflow.domain.periods import Period, parse_period
 from dealflow.errors import DomainError
+from dealflow.analytics.metrics import wilson_interval
 from dealflow.history import History
 
 OPEN_LEAD_STATUSES = ["new", "open", "working", "contacted", "qualified", "nurturing", "in progress"]
 
 
 def wilson(successes: float, n: float, z: float = 1.645) -> tuple[float, float]:
-    """Wilson score interval for a rate (z=1.645: 90%)."""
-    if n <= 0:
-        return (0.0, 1.0)
-    p = successes / n
-    denom = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / denom
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return (max(0.0, centre - half), min(1.0, centre + half))
+    """Wilson interval for a rate (z=1.645: 90%); with no data, anything from 0 to 1."""
+    return (0.0, 1.0) if n <= 0 else wilson_interval(successes, n, z)
 
 
 def _needed(gap: float, rate: float | None) -> int | None:

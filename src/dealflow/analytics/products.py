@@ -25,6 +25,7 @@ from typing import Any
 import polars as pl
 
 from dealflow.analytics.funnel import deal_reach, progression, stage_conversion
+from dealflow.analytics.metrics import days_between
 from dealflow.history import History
 
 MIN_DEALS_FOR_OWN_RATE = 20
@@ -32,10 +33,6 @@ MIN_DEALS_FOR_OWN_RATE = 20
 
 def _quarter(col: str) -> pl.Expr:
     return pl.col(col).dt.year().cast(pl.String) + "Q" + pl.col(col).dt.quarter().cast(pl.String)
-
-
-def _days(later: str, earlier: str) -> pl.Expr:
-    return (pl.col(later) - pl.col(earlier)).dt.total_seconds() / 86400.0
 
 
 def _stage_forecast_rates(history: History, deals: pl.DataFrame) -> pl.DataFrame:
@@ -74,7 +71,7 @@ def product_report(history: History) -> ProductReport:
     value = pl.when(pl.col("amount") > 0).then(pl.col("amount")).otherwise(pl.col("list_price"))
     deals = deals.with_columns(
         value.alias("_value"),
-        _days("closed_at", "first_seen_at").alias("_cycle"),
+        days_between("first_seen_at", "closed_at").alias("_cycle"),
     ).join(history.stages.select(pl.col("id").alias("stage_id"), pl.col("probability").alias("_prob"), pl.col("rank").alias("_rank")),
            on="stage_id", how="left")
     rates = _stage_forecast_rates(history, deals)

@@ -37,7 +37,7 @@ class BacktestResult:
     notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, object]:
-        from dealflow.cli.common import to_jsonable
+        from dealflow.jsonable import to_jsonable
 
         return to_jsonable({
             "cutoffs": self.cutoffs, "scorers": self.scorers, "forecasters": self.forecasters,

@@ -62,7 +62,7 @@ class PeriodForecast:
         })
 
     def to_dict(self) -> dict[str, object]:
-        from dealflow.cli.common import to_jsonable
+        from dealflow.jsonable import to_jsonable
 
         return to_jsonable({
             "period": self.period, "as_of": self.as_of, "expected": self.expected, "p10": self.p10, "p50": self.p50,

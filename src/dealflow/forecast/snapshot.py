@@ -10,9 +10,9 @@ from datetime import datetime
 
 import polars as pl
 
+from dealflow.analytics.metrics import DAY_US, days_between
 from dealflow.history import UTC_TIME, History, to_utc
 
-DAY_US = 86_400_000_000
 
 # Columns every snapshot has, whatever the data holds (activity counts per kind come on top,
 # as ``act_<kind>`` columns for the kinds recorded by the cut-off).
@@ -26,7 +26,7 @@ BASE_COLUMNS = [
 
 
 def _days(later: pl.Expr, earlier: pl.Expr) -> pl.Expr:
-    return (later - earlier).dt.total_microseconds().cast(pl.Float64) / DAY_US
+    return days_between(earlier, later)
 
 
 def kind_column(kind: str) -> str:
