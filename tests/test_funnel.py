@@ -122,3 +122,15 @@ def test_default_maturity_is_p75_of_time_to_convert(small) -> None:  # type: ign
     assert f.maturity_days == 7.0
     # 2024Q1 ends 04-01, after "now" (03-01): too early to judge
     assert f.cohorts.select("cohort", "leads", "immature").rows() == [("2024Q1", 5, True)]
+
+
+def test_without_leads_the_funnel_starts_at_the_deals(store):
+    from tests.factories import add_deal
+
+    add_deal(store, "A", [("Qualify", "2024-01-01"), ("Propose", "2024-01-03"), ("Won", "2024-01-09")])
+    add_deal(store, "B", [("Qualify", "2024-01-02"), ("Lost", "2024-01-04")])
+    result = lead_funnel(load_history(store))
+    reached = dict(result.steps.select("step", "reached").iter_rows())
+    assert result.overall["leads"] == 2 and result.overall["won"] == 1
+    assert reached["Propose"] == 1 and reached["won"] == 1
+    assert "no leads recorded" in result.notes[0]

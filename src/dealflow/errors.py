@@ -46,7 +46,8 @@ class RowProblem:
     reason: str
 
     def __str__(self) -> str:
-        return f"{self.file}, row {self.row}, column {self.column!r}: {self.value!r} {self.reason}"
+        value = "(empty)" if self.value is None else repr(self.value)
+        return f"{self.file}, row {self.row}, column {self.column!r}: {value} {self.reason}"
 
 
 class ImportFailed(DealflowError):

@@ -13,7 +13,7 @@ the data says nothing about (no contact dates, no deals) are left out.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Literal
 
@@ -178,6 +178,22 @@ def known_leads(history: History) -> pl.DataFrame:
     )
 
 
+def deals_as_leads(history: History) -> pl.DataFrame:
+    """With no leads recorded, each deal enters the funnel as its own lead, on the day it
+    was first seen, so the funnel runs through the deal stages (grouped by the deal's source
+    or owner)."""
+    d = history.deals
+    return pl.DataFrame({
+        "id": d["id"], "external_id": d["external_id"], "name": d["name"], "source": d["source"],
+        "campaign": pl.Series([None] * d.height, dtype=pl.String), "segment": pl.Series([None] * d.height, dtype=pl.String),
+        "status": pl.Series([None] * d.height, dtype=pl.String), "owner_id": d["owner_id"], "account_id": d["account_id"],
+        "created_at": d["first_seen_at"], "contacted_at": pl.Series([None] * d.height, dtype=UTC_TIME),
+        "qualified_at": pl.Series([None] * d.height, dtype=UTC_TIME), "converted": pl.Series([True] * d.height),
+        "converted_at": d["first_seen_at"], "converted_deal_id": d["id"], "lost_reason": pl.Series([None] * d.height, dtype=pl.String),
+        "attributes": pl.Series([None] * d.height, dtype=pl.String), "owner": d["owner"],
+    })
+
+
 def _lead_steps(history: History) -> tuple[pl.DataFrame, list[_Step]]:
     """Per lead: the highest step reached (``level``) and when each step was reached."""
     leads = known_leads(history)
@@ -274,6 +290,10 @@ def lead_funnel(
         from dealflow.errors import DomainError
 
         raise DomainError(f"leads have no column {by!r}; group by one of: source, segment, owner, campaign")
+    fallback_notes = []
+    if history.leads.is_empty() and not history.deals.is_empty():
+        history = replace(history, leads=deals_as_leads(history))
+        fallback_notes.append("no leads recorded: the funnel starts at the deals, each counted from the day it was first seen")
     leads, steps = _lead_steps(history)
     converted_step = next(s for s in steps if s.name == "converted")
     final = steps[-1]
@@ -364,8 +384,8 @@ def lead_funnel(
             & (pl.col("_cohort_end") + pl.duration(days=maturity_days) > pl.lit(now, dtype=UTC_TIME))
         ).alias("immature")
     ).drop("_cohort_end").sort(["group", "cohort"])
-    notes = []
-    if "contacted" not in [s.name for s in steps]:
+    notes = fallback_notes
+    if "contacted" not in [s.name for s in steps] and not fallback_notes:
         notes.append("no contact or qualification data: the funnel goes straight from lead to converted")
     if cohort is not None and leads["created_at"].is_null().all():
         notes.append("leads have no created_at: cohorts cannot be formed")

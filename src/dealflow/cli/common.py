@@ -64,6 +64,11 @@ def parse_instant(text: str | None, *, option: str = "--as-of") -> datetime | No
     return value
 
 
+def tidy_note(note: str) -> str:
+    """Notes from the importer as people write them: "activities", not "activit(ies)"."""
+    return note.replace("activit(ies)", "activities")
+
+
 def _plain(value: Any) -> Any:
     if isinstance(value, float):
         return None if value != value else value
@@ -96,7 +101,36 @@ def print_csv(frame: pl.DataFrame) -> None:
     sys.stdout.write(buf.getvalue())
 
 
-def fmt_value(value: Any) -> str:
+# Float columns with a word starting with one of these are rates, probabilities or scores on
+# that scale (log loss, P10-P90 coverage, support): shown as 0.6315.
+RATE_WORDS = ("rate", "probability", "conversion", "share", "lift", "ece", "brier", "auc", "wape", "loss", "coverage", "support")
+# ... and these are durations in days: shown with one decimal.
+DAY_WORDS = ("days", "day", "cycle", "lag")
+
+
+def _words(column: str) -> list[str]:
+    return column.lower().replace("-", "_").replace(" ", "_").split("_")
+
+
+def column_kind(column: str | None) -> str:
+    """``rate``, ``days`` or ``number``, from a column's name (words separated by _ or spaces)."""
+    if not column:
+        return "number"
+    words = _words(column)
+    if any(w.startswith(r) for w in words for r in RATE_WORDS):
+        return "rate"
+    if any(w in DAY_WORDS for w in words):
+        return "days"
+    return "number"
+
+
+def fmt_value(value: Any, column: str | None = None) -> str:
+    """One cell as people read it, the same way in every table.
+
+    Rates and probabilities (a column named like ``win_rate``, ``conversion``, ``lift``, ``auc``)
+    with 4 decimals (0.6315); days with 1 decimal; money and counts with thousands separators,
+    no decimals from 100 on and 2 below (whole numbers without any). Missing values are ``–``.
+    """
     if value is None:
         return "–"
     if isinstance(value, bool):
@@ -104,9 +138,14 @@ def fmt_value(value: Any) -> str:
     if isinstance(value, float):
         if value != value:
             return "–"
-        if abs(value) < 1 and value != 0:
+        kind = column_kind(column)
+        if kind == "rate":
             return f"{value:.4f}"
-        return f"{value:,.2f}" if abs(value) < 100 else f"{value:,.0f}"
+        if kind == "days":
+            return f"{value:,.1f}"
+        if abs(value) >= 100 or value == int(value):
+            return f"{value:,.0f}"
+        return f"{value:,.2f}"
     if isinstance(value, int):
         return f"{value:,}"
     if isinstance(value, datetime):
@@ -114,15 +153,31 @@ def fmt_value(value: Any) -> str:
     return str(value)
 
 
-def frame_table(frame: pl.DataFrame, title: str | None = None, caption: str | None = None) -> Table:
+def frame_table(frame: pl.DataFrame, title: str | None = None, caption: str | None = None,
+                labels: dict[str, str] | None = None) -> Table:
+    """A rich table of ``frame``; ``labels`` renames headers (formats still follow the real column names).
+
+    The first text column (the row's name: stage, owner, product) is never cut: other columns
+    wrap first, so names like "Prospecting" stay whole at 80 columns.
+    """
     table = Table(title=title, caption=caption, title_justify="left", header_style="bold")
-    for col in frame.columns:
+    labels = labels or {}
+    cells = [[fmt_value(v, c) for v, c in zip(row, frame.columns)] for row in frame.iter_rows()]
+    for i, col in enumerate(frame.columns):
         numeric = frame.schema[col].is_numeric()
-        table.add_column(col.replace("_", " "), justify="right" if numeric else "left")
-    for row in frame.iter_rows():
-        table.add_row(*(fmt_value(v) for v in row))
+        header = labels.get(col, col.replace("_", " "))
+        longest = max((len(r[i]) for r in cells), default=0)
+        if numeric:  # numbers are never cut: the header wraps instead
+            table.add_column(header, justify="right", min_width=longest, no_wrap=True)
+        elif i == 0 and cells:  # the row's name (stage, owner, product) stays whole
+            table.add_column(header, justify="left", min_width=min(max(longest, len(header)), 30))
+        else:
+            table.add_column(header, justify="left")
+    for row in cells:
+        table.add_row(*row)
     return table
 
 
-def print_frame(frame: pl.DataFrame, title: str | None = None, caption: str | None = None) -> None:
-    console.print(frame_table(frame, title, caption))
+def print_frame(frame: pl.DataFrame, title: str | None = None, caption: str | None = None,
+                labels: dict[str, str] | None = None) -> None:
+    console.print(frame_table(frame, title, caption, labels))

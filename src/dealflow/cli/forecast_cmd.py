@@ -1,6 +1,7 @@
 """Commands ``forecast``, ``score``, ``backtest`` and ``generate``: forecasts and how good they are."""
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Annotated
 
 import polars as pl
@@ -14,6 +15,24 @@ from dealflow.cli.common import (
 )
 
 
+class ForecastGroup(StrEnum):
+    owner = "owner"
+    team = "team"
+    product = "product"
+
+
+class ScorerName(StrEnum):
+    dealflow = "dealflow"
+    stage_rate = "stage_rate"
+    stage_default = "stage_default"
+    naive_bayes = "naive_bayes"
+
+
+class BacktestPeriod(StrEnum):
+    month = "month"
+    quarter = "quarter"
+
+
 def _history(db: str | None):  # type: ignore[no-untyped-def]
     from dealflow.store.frames import load_history
 
@@ -23,7 +42,7 @@ def _history(db: str | None):  # type: ignore[no-untyped-def]
 @app.command()
 def forecast(
     period: Annotated[str, typer.Option("--period", "-p", help="Month (2017-05), quarter (2017Q3) or year (2017).")],
-    by: Annotated[str | None, typer.Option("--by", help="Split by owner, team or product.", show_default=False)] = None,
+    by: Annotated[ForecastGroup | None, typer.Option("--by", help="Also split the forecast by this (default: no split).", show_default=False)] = None,
     db: DbOption = None,
     as_of: AsOfOption = None,
     sims: Annotated[int, typer.Option("--sims", help="Monte Carlo runs.")] = 4000,
@@ -38,12 +57,12 @@ def forecast(
 
     Example:
         dealflow forecast --period 2017Q3
-        dealflow forecast --period 2012-02 --as-of 2012-02-01 --by owner --format json
+        dealflow forecast -p 2012-02 --as-of 2012-02-01 --by owner -f json
     """
     from dealflow.domain.periods import parse_period
     from dealflow.forecast.period import forecast_period
 
-    result = forecast_period(_history(db), parse_period(period), as_of=parse_instant(as_of), by=by, sims=sims)
+    result = forecast_period(_history(db), parse_period(period), as_of=parse_instant(as_of), by=by.value if by else None, sims=sims)
     if format is Format.json:
         print_json(result.to_dict())
         return
@@ -61,7 +80,7 @@ def forecast(
     console.print(Panel("\n".join(lines), title=f"Forecast {result.period} · as of {result.as_of:%Y-%m-%d %H:%M} UTC", title_align="left"))
     print_frame(result.summary(), "Existing vs new pipeline")
     if result.by is not None:
-        print_frame(result.by, f"By {by}")
+        print_frame(result.by, f"By {by.value if by else ''}")
     cols = ["external_id", "stage", "owner", "amount", "win_probability", "in_period_probability", "expected_value"]
     print_frame(result.commit.select(cols).head(15), "Commit (≥70% chance of booking in the period)")
     print_frame(result.best_case.select(cols).head(15), "Best case (30–70%)")
@@ -73,7 +92,7 @@ def forecast(
 def score(
     db: DbOption = None,
     as_of: AsOfOption = None,
-    scorer: Annotated[str, typer.Option("--scorer", help="dealflow, stage_rate, stage_default or naive_bayes.")] = "dealflow",
+    scorer: Annotated[ScorerName, typer.Option("--scorer", help="How to score: dealflow's model, or a simple baseline.")] = ScorerName.dealflow,
     limit: Annotated[int, typer.Option("--limit", help="Show this many deals (0 = all).")] = 30,
     format: FormatOption = Format.table,  # noqa: A002
 ) -> None:
@@ -89,7 +108,7 @@ def score(
     history = _history(db)
     at = parse_instant(as_of) or history.now
     snap = snapshot(history, at)
-    model = make_scorer(scorer).fit(history, at)
+    model = make_scorer(scorer.value).fit(history, at)
     if isinstance(model, DealflowScorer):
         scored = model.explain(snap)
     else:
@@ -98,20 +117,20 @@ def score(
     table = table.sort("probability", descending=True)
     notes = list(getattr(model, "notes_", []))
     if format is Format.json:
-        print_json({"as_of": at, "scorer": scorer, "notes": notes, "deals": table})
+        print_json({"as_of": at, "scorer": scorer.value, "notes": notes, "deals": table})
     elif format is Format.csv:
         print_csv(table)
     else:
         for n in notes:
             console.print(f"[yellow]note[/]: {n}")
-        print_frame(table.head(limit) if limit else table, f"Open deals as of {at:%Y-%m-%d} · {scorer} scorer")
+        print_frame(table.head(limit) if limit else table, f"Open deals as of {at:%Y-%m-%d} · {scorer.value} scorer")
 
 
 @app.command()
 def backtest(
     db: DbOption = None,
     cutoffs: Annotated[list[str] | None, typer.Option("--cutoffs", help="Cut-off instants (repeat, or comma-separate); default: every month start.", show_default=False)] = None,
-    period: Annotated[str, typer.Option("--period", help="Forecast period per cut-off: month or quarter.")] = "month",
+    period: Annotated[BacktestPeriod, typer.Option("--period", help="Length of the bookings period forecast at each cut-off.")] = BacktestPeriod.month,
     format: FormatOption = Format.table,  # noqa: A002
 ) -> None:
     """Replay history: how good every scorer and forecaster would have been.
@@ -122,14 +141,14 @@ def backtest(
 
     Example:
         dealflow backtest
-        dealflow backtest --cutoffs 2011-12-01,2012-01-01,2012-02-01 --format json
+        dealflow backtest --cutoffs 2011-12-01,2012-01-01 --format json
     """
     from dealflow.forecast.backtest import backtest as run
 
     history = _history(db)
     points = [parse_instant(c.strip(), option="--cutoffs") for part in (cutoffs or []) for c in part.split(",") if c.strip()]
     show = (lambda m: err_console.print(f"[dim]{m}[/]")) if format is Format.table else None
-    result = run(history, points or None, period_kind=period, progress=show)  # type: ignore[arg-type]
+    result = run(history, points or None, period_kind=period.value, progress=show)  # type: ignore[arg-type]
     if format is Format.json:
         print_json(result.to_dict())
     elif format is Format.csv:

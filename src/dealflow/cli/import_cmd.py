@@ -1,6 +1,7 @@
 """``dealflow import``: load CSV/XLSX files and event logs."""
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -8,22 +9,20 @@ import polars as pl
 import typer
 
 from dealflow.cli.app import app
-from dealflow.cli.common import DbOption, console, open_store, print_frame
+from dealflow.cli.common import DbOption, console, open_store, print_frame, tidy_note
+from dealflow.errors import ConfigError
 from dealflow.ingest import load_mapping, parse_overrides, read_table, run_import
 from dealflow.ingest.fields import KINDS
 from dealflow.ingest.mapping import resolve_mapping
 
 
-def kind_callback(value: str) -> str:
-    if value not in KINDS:
-        raise typer.BadParameter(f"choose one of: {', '.join(KINDS)}")
-    return value
+ImportKind = StrEnum("ImportKind", {k: k for k in KINDS})  # type: ignore[misc]
 
 
 @app.command("import")
 def import_file(
-    kind: Annotated[str, typer.Argument(help=f"What the file holds: {', '.join(KINDS)}.", callback=kind_callback)],
-    file: Annotated[Path, typer.Argument(help="CSV (may be gzipped) or XLSX file.")],
+    kind_: Annotated[ImportKind, typer.Argument(help="What the file holds.", metavar="KIND", show_default=False)],
+    file: Annotated[Path, typer.Argument(help="CSV (may be gzipped) or XLSX file.", metavar="FILE")],
     db: DbOption = None,
     map_: Annotated[list[str] | None, typer.Option("--map", help="Override the detected mapping: COLUMN=FIELD (repeatable). FIELD may be 'ignore'.")] = None,
     mapping: Annotated[Path | None, typer.Option(help="A saved mapping file (TOML) to use instead of detection.")] = None,
@@ -39,9 +38,16 @@ def import_file(
 
     Example:
         dealflow import accounts accounts.csv
-        dealflow import deals opportunities.csv --map "Deal Value=amount" --save-map deals.toml
+        dealflow import deals opps.csv --map "Deal Value=amount"
+        dealflow import deals opps.csv --save-map deals.toml
         dealflow import events events.csv --mapping examples/bpi2012/events.toml
     """
+    kind = ImportKind(kind_).value
+    for option, path in (("--rejects", rejects), ("--save-map", save_map)):
+        if path is not None and not path.parent.is_dir():
+            raise ConfigError(f"{option} {path}: the folder {path.parent} does not exist; create it first or choose another path")
+        if path is not None and path.is_dir():
+            raise ConfigError(f"{option} {path} is a directory; give a file name")
     store = open_store(db)
     preset = load_mapping(mapping) if mapping else None
     overrides = parse_overrides(map_ or [])
@@ -56,7 +62,7 @@ def import_file(
         result = run_import(store, kind, file, mapping=preset, overrides=overrides, skip_invalid=skip_invalid,
                             reject_path=rejects, dry_run=dry_run)
     for note in result.notes:
-        console.print(f"[cyan]note[/]: {note}")
+        console.print(f"[cyan]note[/]: {tidy_note(note)}")
     if result.rejected:
         console.print(f"[yellow]{result.rejected} row(s) rejected[/]; reasons written to {result.reject_path}")
         for p in result.problems[:10]:

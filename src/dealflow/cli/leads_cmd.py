@@ -41,8 +41,8 @@ def _pct(value: float | None) -> str:
 
 @app.command()
 def funnel(
-    by: Annotated[LeadGroup | None, typer.Option("--by", help="Group leads by this column.")] = None,
-    cohort: Annotated[CohortKind | None, typer.Option("--cohort", help="Cohorts by month or quarter of lead creation.")] = None,
+    by: Annotated[LeadGroup | None, typer.Option("--by", help="Group leads by this column (default: all leads together).", show_default=False)] = None,
+    cohort: Annotated[CohortKind | None, typer.Option("--cohort", help="Cohorts by month or quarter of lead creation (default: no cohorts).", show_default=False)] = None,
     maturity_days: Annotated[float | None, typer.Option(
         "--maturity-days", help="Days after a cohort's end before it counts as mature (default: p75 of lead-to-converted time, else 90).",
     )] = None,

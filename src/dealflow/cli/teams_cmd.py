@@ -34,7 +34,12 @@ def list_teams(db: DbOption = None) -> None:
 
 
 @teams.command("add")
-def add_team(name: str, db: DbOption = None, region: str | None = None, manager: str | None = None) -> None:
+def add_team(
+    name: Annotated[str, typer.Argument(help="The new team's name.")],
+    db: DbOption = None,
+    region: Annotated[str | None, typer.Option(help="Sales region the team covers.", show_default=False)] = None,
+    manager: Annotated[str | None, typer.Option(help="Who manages the team.", show_default=False)] = None,
+) -> None:
     """Create a team.
 
     Example:
@@ -56,7 +61,7 @@ def _team(s, name: str) -> m.Team:  # type: ignore[no-untyped-def]
 
 
 @teams.command("assign")
-def assign(team: str, owners: Annotated[list[str], typer.Argument(help="Owner names or ids.")], db: DbOption = None) -> None:
+def assign(team: Annotated[str, typer.Argument(help="The team's name (see dealflow teams list).")], owners: Annotated[list[str], typer.Argument(help="Owner names or ids.")], db: DbOption = None) -> None:
     """Put owners (sales reps) into a team.
 
     Example:
@@ -74,7 +79,7 @@ def assign(team: str, owners: Annotated[list[str], typer.Argument(help="Owner na
 
 
 @teams.command("share")
-def share(team: str, on: Annotated[bool, typer.Option("--on/--off", help="Let members read (not change) each other's deals.")] = True, db: DbOption = None) -> None:
+def share(team: Annotated[str, typer.Argument(help="The team's name (see dealflow teams list).")], on: Annotated[bool, typer.Option("--on/--off", help="Let members read (not change) each other's deals.")] = True, db: DbOption = None) -> None:
     """Let a team's reps read each other's deals (read-only), or stop it.
 
     Example:

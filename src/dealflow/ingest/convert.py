@@ -142,6 +142,6 @@ def convert_columns(raw: pl.DataFrame, columns: dict[str, Field], source: str) -
         problems += [RowProblem(source, r, column, v, _REASON[field.type]) for r, v in bad.iter_rows()]
         if field.required:
             missing = raw.select(ROW).filter(col.is_null())
-            problems += [RowProblem(source, r, column, None, f"is empty, but {field.name} is required") for (r,) in missing.iter_rows()]
+            problems += [RowProblem(source, r, column, None, f"needs a value: it holds the required field {field.name}") for (r,) in missing.iter_rows()]
         out.append(typed)
     return Typed(pl.DataFrame(out), problems, notes)

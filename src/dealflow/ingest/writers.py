@@ -236,7 +236,7 @@ def write_deals(s: Session, b: Batch) -> Counts:
         else:  # a new deal with no stage starts in the pipeline's first open stage
             opens = [sid for n, sid in stage_ids[pipe].items() if n != "__pipeline_id__" and kinds[sid] == "open"]
             if not opens:
-                problems.append(RowProblem(b.source, line, "stage", None, "is empty and the pipeline has no open stage to start in"))
+                problems.append(RowProblem(b.source, line, "stage", None, "needs a value: the pipeline has no open stage to start a new deal in"))
                 continue
             stage_id = min(opens)
         row["pipeline_id"] = stage_ids[pipe]["__pipeline_id__"]
@@ -369,7 +369,7 @@ def _activity_references(s: Session, frame: pl.DataFrame, column_of: dict[str, s
     if not refs:
         raise DealflowError(f"{source}: no column names the deal or lead of each activity; map one with --map COLUMN=deal")
     orphans = frame.filter(pl.all_horizontal(pl.col(c).is_null() for c in refs))[ROW].to_list()
-    problems = [RowProblem(source, row, column_of[refs[0]], None, "is empty; an activity belongs to a deal or a lead") for row in orphans]
+    problems = [RowProblem(source, row, column_of[refs[0]], None, "needs a value: an activity belongs to a deal or a lead") for row in orphans]
     return problems + _unknown_references(s, frame, column_of, source)
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy.exc import DatabaseError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
@@ -30,6 +31,55 @@ def resolve_url(target: str) -> str:
     )
 
 
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file behind a SQLite URL, or None for in-memory and server databases."""
+    if not url.startswith("sqlite"):
+        return None
+    from sqlalchemy.engine import make_url
+
+    database = make_url(url).database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return Path(database)
+
+
+def is_sqlite_file(path: Path) -> bool:
+    """True when ``path`` starts with SQLite's header (an empty file counts: SQLite fills it in)."""
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(len(SQLITE_HEADER))
+    except OSError:
+        return False
+    return head == b"" or head == SQLITE_HEADER
+
+
+def check_sqlite_file(path: Path) -> None:
+    """Refuse, with the path and what to do, a SQLite file that cannot be opened or created."""
+    if path.is_dir():
+        raise ConfigError(f"{path} is a directory, not a database file; give a file path such as {path / 'dealflow.db'}")
+    if not path.exists():
+        if not path.parent.is_dir():
+            raise ConfigError(f"cannot create database {path}: the folder {path.parent} does not exist; create it first or choose another path")
+        return
+    if not is_sqlite_file(path):
+        raise ConfigError(f"{path} is not a SQLite database (it exists but holds something else); choose another database path")
+
+
+def _describe_connect_error(url: str, exc: BaseException) -> str:
+    """One line saying which database could not be opened, why, and what to do."""
+    from sqlalchemy.engine import make_url
+
+    orig = getattr(exc, "orig", None) or exc
+    reason = " ".join(str(orig).split("\n")[0].split()) or type(orig).__name__
+    shown = make_url(url).render_as_string(hide_password=True)
+    if url.startswith("sqlite"):
+        return f"cannot open database {sqlite_path(url) or shown}: {reason}"
+    return f"cannot reach the database at {shown}: {reason}; check the URL and that the server is running and accepts connections"
+
+
 def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA foreign_keys=ON")
@@ -49,6 +99,9 @@ class Store:
     def __init__(self, target: str, *, upgrade: bool = True, echo: bool = False) -> None:
         self.url = resolve_url(target)
         self.is_sqlite = self.url.startswith("sqlite")
+        self.path = sqlite_path(self.url)
+        if self.path is not None:
+            check_sqlite_file(self.path)
         kwargs: dict[str, Any] = {"echo": echo}
         if self.url == "sqlite://":
             kwargs.update(poolclass=StaticPool, connect_args={"check_same_thread": False})
@@ -56,6 +109,8 @@ class Store:
             kwargs.update(connect_args={"check_same_thread": False, "timeout": 30})
         else:
             kwargs.update(pool_pre_ping=True)
+            if "connect_timeout" not in self.url:  # an unreachable server fails in seconds, not minutes
+                kwargs.update(connect_args={"connect_timeout": 10})
         try:
             self.engine: Engine = create_engine(self.url, **kwargs)
         except Exception as exc:  # bad driver or URL syntax
@@ -77,9 +132,10 @@ class Store:
             with self.engine.begin() as conn:
                 cfg.attributes["connection"] = conn
                 command.upgrade(cfg, "head")
-        except Exception as exc:
-            if "could not connect" in str(exc) or "Connection refused" in str(exc):
-                raise ConfigError(f"cannot reach the database at {self.url}: {exc}") from exc
+        except DatabaseError as exc:
+            # unreachable server, unreadable or locked file, not a database; schema bugs (integrity, programming) propagate
+            if isinstance(exc, OperationalError) or type(exc) is DatabaseError:
+                raise ConfigError(_describe_connect_error(self.url, exc)) from exc
             raise
 
     def tables(self) -> list[str]:
