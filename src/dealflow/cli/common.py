@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from dealflow.jsonable import to_jsonable
 from dealflow.settings import Settings
 
 console = Console()
@@ -67,25 +68,6 @@ def parse_instant(text: str | None, *, option: str = "--as-of") -> datetime | No
 def tidy_note(note: str) -> str:
     """Notes from the importer as people write them: "activities", not "activit(ies)"."""
     return note.replace("activit(ies)", "activities")
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, float):
-        return None if value != value else value
-    if isinstance(value, (datetime, date)):
-        return value.isoformat()
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, pl.DataFrame):
-        return [_plain(r) for r in value.to_dicts()]
-    return value
-
-
-def to_jsonable(value: Any) -> Any:
-    """Frames become lists of records; dates become ISO strings; NaN becomes null."""
-    return _plain(value)
 
 
 def print_json(value: Any) -> None:
@@ -162,6 +144,8 @@ def frame_table(frame: pl.DataFrame, title: str | None = None, caption: str | No
     """
     table = Table(title=title, caption=caption, title_justify="left", header_style="bold")
     labels = labels or {}
+    if frame.height:  # a column with nothing in it only takes room (e.g. owners of an ownerless log)
+        frame = frame.select([c for c in frame.columns if frame[c].null_count() < frame.height])
     cells = [[fmt_value(v, c) for v, c in zip(row, frame.columns)] for row in frame.iter_rows()]
     for i, col in enumerate(frame.columns):
         numeric = frame.schema[col].is_numeric()
@@ -172,7 +156,7 @@ def frame_table(frame: pl.DataFrame, title: str | None = None, caption: str | No
         elif i == 0 and cells:  # the row's name (stage, owner, product) stays whole
             table.add_column(header, justify="left", min_width=min(max(longest, len(header)), 30))
         else:
-            table.add_column(header, justify="left")
+            table.add_column(header, justify="left", min_width=min(longest, 10))
     for row in cells:
         table.add_row(*row)
     return table

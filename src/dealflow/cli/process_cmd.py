@@ -39,10 +39,6 @@ def _history(db: str | None, as_of: str | None = None):  # type: ignore[no-untyp
     return history.as_of(instant) if instant is not None else history
 
 
-def _round(frame: pl.DataFrame, digits: int = 2) -> pl.DataFrame:
-    return frame.with_columns(pl.col(c).round(digits) for c, t in frame.schema.items() if t == pl.Float64)
-
-
 @app.command()
 def flow(
     outcome: Annotated[OutcomeChoice, typer.Option(help="Only deals with this status.")] = OutcomeChoice.all,
@@ -79,11 +75,11 @@ def flow(
         print_csv(result.transitions)
         return
     s = result.summary
-    print_frame(_round(result.transitions.drop("pipeline") if result.transitions["pipeline"].n_unique() <= 1 else result.transitions),
+    print_frame(result.transitions.drop("pipeline") if result.transitions["pipeline"].n_unique() <= 1 else result.transitions,
                 title=f"Transitions ({s['moves']:,} moves, {s['deals_with_history']:,} deals)",
                 caption="count = times a deal moved directly from one stage to the other; days from entering 'from' to entering 'to'")
     dwell = result.dwell.pivot(on="status", index=["stage", "rank"], values="median_days").sort("rank").drop("rank")
-    print_frame(_round(dwell), title="Median days in each stage, by deal status", caption="per deal: the sum of its visits")
+    print_frame(dwell, title="Median days in each stage, by deal status", caption="per deal: the sum of its visits")
     console.print(
         f"Moves back: {s['regressions']:,} ({s['deals_regressed']:,} deals) · skipped-stage moves: {s['skip_moves']:,} · "
         f"reopened deals: {s['deals_reopened']:,} · deals that revisited a stage: {s['deals_with_loops']:,}"
@@ -151,7 +147,7 @@ def inspect_(
         return
     s = result.summary
     cols = ["external_id", "owner", "stage", "amount", "probability", "at_risk", "flags", "days_in_stage", "stall_days", "idle_days"]
-    print_frame(_round(deals.select(cols).head(limit), 1),
+    print_frame(deals.select(cols).head(limit),
                 title=f"Deals to review as of {s['as_of']:%Y-%m-%d %H:%M}: {s['flagged']:,} of {s['open_deals']:,} open deals flagged",
                 caption=f"stalled {s['stalled']:,} · idle {s['idle']:,} · slipped {s['slipped']:,} · regressed {s['regressed']:,}"
                         f" · at risk {s['at_risk_flagged']:,.0f}" + (f"; first {limit} shown" if deals.height > limit else ""))
@@ -188,10 +184,10 @@ def patterns(
         return
     for status in ("won", "lost"):
         v = result.variants.filter(pl.col("status") == status).drop("status", "steps")
-        print_frame(_round(v, 3), title=f"Most frequent paths of {status} deals")
+        print_frame(v, title=f"Most frequent paths of {status} deals")
     cols = ["stage", "kind", "at_least", "deals_with", "support", "win_rate_with", "win_rate_without", "lift", "lift_low", "lift_high",
             "landmark_days", "landmark_diff", "landmark_diff_low", "landmark_diff_high"]
-    print_frame(_round(acts.select(cols), 3), title="Activities associated with winning, within each stage",
+    print_frame(acts.select(cols), title="Activities associated with winning, within each stage",
                 caption="closed deals that reached the stage; the activity done at least N times while in the stage vs not. "
                         "lift = win rate with it ÷ the stage's win rate (95% Wilson interval). landmark: among deals still in "
                         "the stage after the typical days to that activity, win rate with − without it by then (95% Newcombe). "
@@ -226,8 +222,8 @@ def next_(
                   f"Compared with {s['similar_deals']:,} {s['similar']}.")
     if s["suggestion"]:
         console.print(f"Suggestion: {s['suggestion']}.")
-    print_frame(_round(result.next_stages, 2), title="Where they went next")
-    print_frame(_round(result.activities.select("kind", "share", "median_times", "median_days_to_first", "this_deal_times", "lift"), 2),
+    print_frame(result.next_stages, title="Where they went next")
+    print_frame(result.activities.select("kind", "share", "median_times", "median_days_to_first", "this_deal_times", "lift"),
                 title="What they did in this stage", caption="share of the similar won deals; lift: win rate with it ÷ the stage's, among all closed deals")
 
 
@@ -254,10 +250,10 @@ def bottlenecks(
         print_csv(result.stages)
         return
     cols = ["stage", "revenue_rank", "revenue_lost", "lost_deals", "loss_rate", "delay_rank", "deal_days", "median_days", "won_median_days"]
-    print_frame(_round(result.stages.select(cols), 2),
+    print_frame(result.stages.select(cols),
                 title="Stages by revenue lost and by delay",
                 caption="revenue lost = amounts of deals lost from the stage; deal days = total days deals spent there")
     bp = result.by_period.filter((pl.col("revenue_rank") == 1) & (pl.col("revenue_lost") > 0)).select("period", "stage", "revenue_lost", "revenue_lost_change", "lost_deals")
-    print_frame(_round(bp, 0), title=f"Biggest leak per {period.value}")
+    print_frame(bp, title=f"Biggest leak per {period.value}")
     slow = result.by_period.filter((pl.col("delay_rank") == 1) & (pl.col("deal_days") > 0)).select("period", "stage", "deal_days", "median_days", "median_days_change")
-    print_frame(_round(slow, 2), title=f"Slowest stage per {period.value} (most deal days)")
+    print_frame(slow, title=f"Slowest stage per {period.value} (most deal days)")
