@@ -8,7 +8,7 @@ import pytest
 from dealflow.errors import DomainError
 from dealflow.store import models as m
 from dealflow.web.auth import SESSION_COOKIE, add_user, utcnow
-from dealflow.web.testing import PASSWORD, _test_client_class, add_login, api_client, make_app
+from dealflow.web.testing import PASSWORD, _test_client_class, add_login, api_client, login_form_csrf, make_app
 
 
 @pytest.fixture
@@ -38,7 +38,7 @@ def test_token_flow(app):  # type: ignore[no-untyped-def]
     forged = client.get("/api/deals", headers={"Authorization": "Bearer dft_forged"})
     assert forged.status_code == 401
     api = api_client(app, email="ANA@example.com ")  # emails are case- and space-insensitive
-    assert api.get("/api/me").json() == {"id": 1, "email": "ana@example.com", "role": "admin", "via": "token"}
+    assert api.get("/api/me").json() == {"id": 1, "email": "ana@example.com", "role": "admin", "via": "token", "owner_id": None}
 
 
 def test_expired_and_revoked_tokens_are_refused(app, store):  # type: ignore[no-untyped-def]
@@ -61,7 +61,7 @@ def test_read_token_cannot_write(app):  # type: ignore[no-untyped-def]
 
 def test_session_cookie_is_httponly_lax_and_writes_need_csrf(app, store):  # type: ignore[no-untyped-def]
     client = _test_client_class()(app)
-    login = client.post("/login", data={"email": "ana@example.com", "password": PASSWORD}, follow_redirects=False)
+    login = client.post("/login", data={"email": "ana@example.com", "password": PASSWORD, "csrf": login_form_csrf(client)}, follow_redirects=False)
     cookie = login.headers["set-cookie"]
     assert login.status_code == 303 and login.headers["location"] == "/board"
     assert f"{SESSION_COOKIE}=" in cookie and "HttpOnly" in cookie and "SameSite=lax" in cookie and "Secure" not in cookie
@@ -85,10 +85,10 @@ def _csrf_of(client) -> str:  # type: ignore[no-untyped-def]
 
 def test_https_setting_marks_cookie_secure_and_wrong_login_is_401(store):  # type: ignore[no-untyped-def]
     add_login(store)
-    client = _test_client_class()(make_app(store, https=True))
-    ok = client.post("/login", data={"email": "ana@example.com", "password": PASSWORD}, follow_redirects=False)
+    client = _test_client_class()(make_app(store, https=True), base_url="https://testserver")  # Secure cookies need https
+    ok = client.post("/login", data={"email": "ana@example.com", "password": PASSWORD, "csrf": login_form_csrf(client)}, follow_redirects=False)
     assert "Secure" in ok.headers["set-cookie"]
-    wrong = client.post("/login", data={"email": "ana@example.com", "password": "nope-nope"}, headers={"accept": "text/html"})
+    wrong = client.post("/login", data={"email": "ana@example.com", "password": "nope-nope", "csrf": login_form_csrf(client)}, headers={"accept": "text/html"})
     assert wrong.status_code == 401 and "Wrong email or password." in wrong.text
 
 
@@ -96,10 +96,10 @@ def test_pages_redirect_to_login_and_back(app):  # type: ignore[no-untyped-def]
     client = _test_client_class()(app)
     r = client.get("/board?owner=ana", follow_redirects=False, headers={"accept": "text/html"})
     assert r.status_code == 303 and r.headers["location"] == "/login?next=/board%3Fowner%3Dana"
-    login = client.post("/login", data={"email": "ana@example.com", "password": PASSWORD, "next": "/board?owner=ana"},
+    login = client.post("/login", data={"email": "ana@example.com", "password": PASSWORD, "csrf": login_form_csrf(client), "next": "/board?owner=ana"},
                         follow_redirects=False)
     assert login.headers["location"] == "/board?owner=ana"
-    evil = client.post("/login", data={"email": "ana@example.com", "password": PASSWORD, "next": "//evil.example"},
+    evil = client.post("/login", data={"email": "ana@example.com", "password": PASSWORD, "csrf": login_form_csrf(client), "next": "//evil.example"},
                        follow_redirects=False)
     assert evil.headers["location"] == "/board"
     out = client.post("/logout", data={"csrf": _csrf_of(client)}, follow_redirects=False)

@@ -110,6 +110,7 @@ def run_import(
     now: datetime | None = None,
     dry_run: bool = False,
     actor: str | None = None,
+    remote_addr: str | None = None,
 ) -> ImportResult:
     """Import ``path`` as ``kind``. Atomic: if any row is invalid, nothing is stored, unless
     ``skip_invalid``, which stores the valid rows and writes the rejects (with reasons) to a CSV."""
@@ -167,7 +168,7 @@ def run_import(
         counts = writer(session, batch)
         session.add(m.ImportRun(kind=kind, file=str(path), at=at, rows=raw.height, inserted=counts.inserted,
                                 updated=counts.updated, rejected=result.rejected))
-        audit.record(session, "import", actor=actor or audit.cli_actor(), entity=kind, entity_id=path.name, now=at,
+        audit.record(session, "import", actor=actor or audit.cli_actor(), entity=kind, entity_id=path.name, now=at, remote_addr=remote_addr,
                      changes={"rows": raw.height, "inserted": counts.inserted, "updated": counts.updated, "rejected": result.rejected})
     result.inserted, result.updated, result.unchanged = counts.inserted, counts.updated, counts.unchanged
     return result

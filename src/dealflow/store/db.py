@@ -108,7 +108,8 @@ class Store:
         elif self.is_sqlite:
             kwargs.update(connect_args={"check_same_thread": False, "timeout": 30})
         else:
-            kwargs.update(pool_pre_ping=True)
+            # The web server runs up to 40 request threads: let each find a connection.
+            kwargs.update(pool_pre_ping=True, pool_size=10, max_overflow=30)
             if "connect_timeout" not in self.url:  # an unreachable server fails in seconds, not minutes
                 kwargs.update(connect_args={"connect_timeout": 10})
         try:

@@ -42,7 +42,9 @@ def create_app(settings: Settings | None = None, store: Store | None = None, *, 
     """Build the app. ``store`` defaults to ``Store(settings.database_url)``; ``warm`` loads the
     history and the board's flags in the background so the first visitor does not wait for them."""
     from dealflow.web import pages
-    from dealflow.web.routers import accounts, activities, analyses, contacts, deals, imports, leads, pipelines, products, session
+    from dealflow.web.routers import (
+        accounts, activities, analyses, contacts, deals, exports, imports, leads, pipelines, products, session,
+    )
 
     settings = settings or Settings.from_env()
     store = store or Store(settings.database_url)
@@ -58,6 +60,9 @@ def create_app(settings: Settings | None = None, store: Store | None = None, *, 
     app.state.store = store
     app.state.secret_key = settings.secret_key or secrets.token_urlsafe(32)
     app.state.history = HistoryCache(store)
+    from dealflow.web.auth import SignInLimiter
+
+    app.state.sign_in_limiter = SignInLimiter()
     app.state.board_cache = {}
     app.state.upload_dir = Path(tempfile.mkdtemp(prefix="dealflow-uploads-"))
     weakref.finalize(app, shutil.rmtree, app.state.upload_dir, True)  # uploads live as long as the app
@@ -73,7 +78,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None, *, 
     error = {"model": ErrorBody}
     api = APIRouter(prefix="/api", responses={401: {**error, "description": "Not signed in"}, 403: error, 404: error,
                                                409: error, 422: {**error, "description": "Invalid request or broken rule"}})
-    for module in (session, accounts, contacts, leads, deals, products, pipelines, activities, imports, analyses):
+    for module in (session, accounts, contacts, leads, deals, products, pipelines, activities, imports, analyses, exports):
         api.include_router(module.router)
     app.include_router(api)
     app.include_router(pages.router)

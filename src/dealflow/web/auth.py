@@ -1,8 +1,10 @@
 """Who is asking: passwords (argon2), the session cookie of the UI, bearer tokens of the API.
 
-Every route depends on ``get_access`` (pages on ``page_access``): the one place where, once roles
-and team visibility arrive, what a user may see and change is decided. Today every active
-signed-in user sees and changes everything.
+Every route depends on ``get_access`` (pages on ``page_access``): the one place where what a user
+may see and change is decided. ``Access.deal_scope`` is the user's ``Scope`` (admin everything,
+manager their team, rep their own deals), derived by ``dealflow.store.access.scope_of_user``;
+routes ask it through ``deal_filter``/``require_read``/``require_write``, and ``get_history``
+hands every analysis, dashboard, board and export the history ``scoped`` to it.
 """
 from __future__ import annotations
 
@@ -20,8 +22,10 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from dealflow.domain.access import Scope
 from dealflow.errors import DomainError
 from dealflow.store import models as m
+from dealflow.store.access import scope_of_user
 from dealflow.store.db import Store
 from dealflow.web.errors import LoginRequired
 
@@ -49,7 +53,8 @@ def verify_password(password_hash: str, password: str) -> bool:
         return False
 
 
-def add_user(session: Session, email: str, password: str, role: str = "rep", *, owner_id: int | None = None) -> m.User:
+def add_user(session: Session, email: str, password: str, role: str = "rep", *, owner_id: int | None = None,
+             team_id: int | None = None) -> m.User:
     """Create a user (or reset the password and role of an existing one)."""
     email = email.strip().lower()
     if role not in ROLES:
@@ -67,6 +72,7 @@ def add_user(session: Session, email: str, password: str, role: str = "rep", *, 
     user.password_hash = hash_password(password)
     user.role = role
     user.owner_id = owner_id if owner_id is not None else user.owner_id
+    user.team_id = team_id if team_id is not None else user.team_id
     session.flush()
     return user
 
@@ -114,10 +120,14 @@ def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def issue_token(session: Session, user: m.User, *, scope: str = "write", name: str | None = None) -> tuple[str, m.ApiToken]:
+def issue_token(session: Session, user: m.User, *, scope: str = "write", name: str | None = None,
+                days: int = TOKEN_DAYS) -> tuple[str, m.ApiToken]:
+    """A new token: the secret is returned once; only its hash is stored."""
+    if scope not in ("read", "write"):
+        raise DomainError(f"a token's scope is read or write, not {scope!r}")
     token = "dft_" + secrets.token_urlsafe(32)
     row = m.ApiToken(user_id=user.id, token_hash=_token_hash(token), scope=scope, name=name,
-                     created_at=utcnow(), expires_at=utcnow() + timedelta(days=TOKEN_DAYS))
+                     created_at=utcnow(), expires_at=utcnow() + timedelta(days=days))
     session.add(row)
     session.flush()
     return token, row
@@ -137,10 +147,95 @@ def _user_from_bearer(request: Request, session: Session) -> tuple[m.User, str] 
     return user, row.scope
 
 
+def revoke_tokens(session: Session, user_id: int, token_id: int | None = None) -> int:
+    """Revoke one of the user's tokens (or all of them); returns how many were revoked."""
+    stmt = select(m.ApiToken).where(m.ApiToken.user_id == user_id, m.ApiToken.revoked_at.is_(None))
+    if token_id is not None:
+        stmt = stmt.where(m.ApiToken.id == token_id)
+    rows = list(session.scalars(stmt))
+    for row in rows:
+        row.revoked_at = utcnow()
+    return len(rows)
+
+
+def sign_out_everywhere(session: Session, user: m.User) -> int:
+    """End every session cookie issued so far and revoke every token of ``user``."""
+    user.sessions_valid_after = utcnow()
+    return revoke_tokens(session, user.id)
+
+
+# -- sign-in rate limiting --------------------------------------------------------------
+class SignInLimiter:
+    """At most ``failures`` failed sign-ins per email and address per ``window`` seconds (in memory,
+    per process); past that, sign-in answers 429 until the window has passed."""
+
+    def __init__(self, failures: int = 5, window: float = 60.0) -> None:
+        import threading
+
+        self.failures, self.window = failures, window
+        self._seen: dict[tuple[str, str], list[float]] = {}
+        self._lock = threading.Lock()
+
+    def _recent(self, key: tuple[str, str], now: float) -> list[float]:
+        times = [t for t in self._seen.get(key, []) if now - t < self.window]
+        if times:
+            self._seen[key] = times
+        else:
+            self._seen.pop(key, None)
+        return times
+
+    def retry_after(self, email: str, addr: str) -> int:
+        """Seconds to wait, or 0 when a sign-in may be tried."""
+        import time
+
+        now = time.monotonic()
+        with self._lock:
+            times = self._recent((email.strip().lower(), addr), now)
+            return int(self.window - (now - times[0])) + 1 if len(times) >= self.failures else 0
+
+    def failed(self, email: str, addr: str) -> None:
+        import time
+
+        now = time.monotonic()
+        with self._lock:
+            if len(self._seen) > 10_000:  # forget expired entries so random emails cannot grow this without bound
+                for key in list(self._seen):
+                    self._recent(key, now)
+            self._seen.setdefault((email.strip().lower(), addr), []).append(now)
+
+    def succeeded(self, email: str, addr: str) -> None:
+        with self._lock:
+            self._seen.pop((email.strip().lower(), addr), None)
+
+
+def check_rate(request: Request, email: str) -> None:
+    wait = request.app.state.sign_in_limiter.retry_after(email, _addr(request))
+    if wait:
+        raise HTTPException(429, f"too many failed sign-ins; try again in {wait} seconds", headers={"Retry-After": str(wait)})
+
+
+def _addr(request: Request) -> str:
+    return request.client.host if request.client else "?"
+
+
+def note_sign_in(request: Request, email: str, ok: bool) -> None:
+    limiter = request.app.state.sign_in_limiter
+    (limiter.succeeded if ok else limiter.failed)(email, _addr(request))
+
+
+# -- CSRF on the sign-in form (nobody is signed in yet: a double-submit cookie) -------------
+LOGIN_COOKIE = "dealflow_login"
+
+
+def login_csrf(secret: str, nonce: str) -> str:
+    return hmac.new(secret.encode(), b"login:" + nonce.encode(), hashlib.sha256).hexdigest()
+
+
 # -- the one access dependency -------------------------------------------------------
 @dataclass(frozen=True)
 class Access:
-    """A signed-in user and what they may do. Roles and teams will narrow this in one place."""
+    """A signed-in user and what they may do: ``scope`` is the token's read/write scope,
+    ``deal_scope`` the owners whose deals the user may read and change (their role)."""
 
     user_id: int
     email: str
@@ -148,6 +243,8 @@ class Access:
     via: Literal["cookie", "token"]
     scope: str = "write"
     csrf: str = ""
+    deal_scope: Scope = Scope(frozenset(), frozenset(), False)  # nothing unless the role says otherwise
+    owner_id: int | None = None
 
     def can_write(self) -> bool:
         return self.scope == "write"
@@ -156,9 +253,45 @@ class Access:
         if not self.can_write():
             raise HTTPException(403, "this token is read-only; ask for a write token")
 
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+    def require_admin(self) -> None:
+        if not self.is_admin:
+            raise HTTPException(403, "only an admin may do this")
+
+    def owner_filter(self, column: Any) -> Any:
+        """A SQL condition on an owner-id column limiting rows to what this user may read; None for everything."""
+        from sqlalchemy import false, or_
+
+        scope = self.deal_scope
+        if scope.read_owners is None and scope.unowned:
+            return None
+        owners = column.in_(sorted(scope.read_owners)) if scope.read_owners is not None else column.is_not(None)
+        if scope.read_owners is not None and not scope.read_owners:
+            owners = false()
+        return or_(owners, column.is_(None)) if scope.unowned else owners
+
     def deal_filter(self) -> Any:
-        """A SQL condition limiting deals to what this user may see (everything, for now)."""
-        return None
+        """A SQL condition limiting deals to what this user may see (None: everything)."""
+        return self.owner_filter(m.Deal.owner_id)
+
+    def visible_deal_ids(self) -> Any:
+        """A subquery of the ids of the deals this user may see (deleted ones excluded)."""
+        stmt = select(m.Deal.id).where(m.Deal.deleted_at.is_(None))
+        cond = self.deal_filter()
+        return stmt.where(cond) if cond is not None else stmt
+
+    def require_read(self, owner_id: int | None, what: str = "deal", id_: Any = "") -> None:
+        """A deal the user may not see answers 404, as if it did not exist: ids do not leak."""
+        if not self.deal_scope.can_read(owner_id):
+            raise HTTPException(404, f"no {what} {id_}".rstrip() + "; list them at /api/deals")
+
+    def require_change(self, owner_id: int | None, what: str = "deal") -> None:
+        """Write access to a (readable) deal: 403 when the role only lets the user read it."""
+        if not self.deal_scope.can_write(owner_id):
+            raise HTTPException(403, f"your role ({self.role}) may read this {what} but not change it")
 
     @property
     def name(self) -> str:
@@ -169,19 +302,24 @@ _UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
 
 
 def _resolve(request: Request) -> Access | None:
+    cached = getattr(request.state, "user", None)
+    if isinstance(cached, Access):
+        return cached
     store: Store = request.app.state.store
     with store.session() as session:
         bearer = _user_from_bearer(request, session)
         if bearer is not None:
             user, scope = bearer
-            access = Access(user.id, user.email, user.role, "token", scope)
+            access = Access(user.id, user.email, user.role, "token", scope,
+                            deal_scope=scope_of_user(session, user), owner_id=user.owner_id)
         else:
             cookie_user = _user_from_cookie(request, session)
             if cookie_user is None:
                 return None
             secret = request.app.state.secret_key
             access = Access(cookie_user.id, cookie_user.email, cookie_user.role, "cookie", "write",
-                            csrf_token(secret, request.cookies[SESSION_COOKIE]))
+                            csrf_token(secret, request.cookies[SESSION_COOKIE]),
+                            deal_scope=scope_of_user(session, cookie_user), owner_id=cookie_user.owner_id)
     request.state.user = access
     return access
 
@@ -197,8 +335,13 @@ async def _csrf_ok(request: Request, access: Access) -> bool:
 
 
 async def get_access(request: Request) -> Access:
-    """API routes: a bearer token, or the UI's session cookie (writes then need the CSRF token)."""
-    access = _resolve(request)
+    """API routes: a bearer token, or the UI's session cookie (writes then need the CSRF token).
+
+    The lookup runs in the thread pool: blocking the event loop on a database connection would
+    stall every response that must finish before a connection is given back (a deadlock under load)."""
+    from starlette.concurrency import run_in_threadpool
+
+    access = await run_in_threadpool(_resolve, request)
     if access is None:
         raise LoginRequired()
     if not await _csrf_ok(request, access):
@@ -211,6 +354,13 @@ async def get_access(request: Request) -> Access:
 async def page_access(request: Request) -> Access:
     """Pages: same rules, but an anonymous visitor is sent to the sign-in page."""
     return await get_access(request)
+
+
+async def admin_access(request: Request) -> Access:
+    """Routes only an admin may use (restore, audit, imports): 403 for everyone else."""
+    access = await get_access(request)
+    access.require_admin()
+    return access
 
 
 AccessDep = Depends(get_access)

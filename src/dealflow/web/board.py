@@ -139,7 +139,7 @@ def build_board(
 
 
 def sql_totals(session: Any, pipeline_id: int | None, *, owner: str | None = None, team: str | None = None,
-               product: str | None = None) -> dict[str, dict[str, float]]:
+               product: str | None = None, condition: Any = None) -> dict[str, dict[str, float]]:
     """Column totals straight from the tables: what the board refreshes after a drag, without reloading the history."""
     from sqlalchemy import func, select
 
@@ -156,6 +156,8 @@ def sql_totals(session: Any, pipeline_id: int | None, *, owner: str | None = Non
         .where(m.Stage.pipeline_id == pipeline_id, m.Deal.deleted_at.is_(None))
         .group_by(m.Stage.id)
     )
+    if condition is not None:  # the signed-in user's visible deals
+        stmt = stmt.where(condition)
     if owner or team:
         stmt = stmt.join(m.Owner, m.Owner.id == m.Deal.owner_id)
         if owner:

@@ -34,6 +34,7 @@ class HistoryCache:
         self._lock = threading.Lock()
         self._key: tuple[Any, ...] | None = None
         self._history: History | None = None
+        self._scoped: dict[Any, History] = {}
         self.loads = 0
 
     def fingerprint(self) -> tuple[Any, ...]:
@@ -59,20 +60,49 @@ class HistoryCache:
             if self._history is None or key != self._key:
                 self._history = load_history(self.store)
                 self._key = key
+                self._scoped = {}
                 self.loads += 1
             return self._history
+
+    def get_scoped(self, scope: Any) -> History:
+        """The history as ``scope`` may see it, the same object for as long as the data is unchanged
+        (so results cached per history stay cached per scope)."""
+        full = self.get()
+        if scope is None or (scope.read_owners is None and scope.unowned):
+            return full
+        with self._lock:
+            if self._history is not full:
+                return full.scoped(scope)
+            found = self._scoped.get(scope)
+            if found is None:
+                if len(self._scoped) > 64:
+                    self._scoped.clear()
+                found = self._scoped[scope] = full.scoped(scope)
+            return found
 
     def invalidate(self) -> None:
         with self._lock:
             self._history = None
+            self._scoped = {}
 
 
 def get_history(request: Request) -> History:
+    """The history the signed-in user may see: every analysis, dashboard, board and export reads this.
+    Without a signed-in user (no route serves one) it is empty of deals rather than complete."""
     cached = getattr(request.state, "history", None)
     if cached is None:
-        cached = request.app.state.history.get()
+        from dealflow.domain.access import Scope
+
+        access = getattr(request.state, "user", None)
+        scope = access.deal_scope if access is not None else Scope(frozenset(), frozenset(), False)
+        cached = request.app.state.history.get_scoped(scope)
         request.state.history = cached
     return cached  # type: ignore[no-any-return]
+
+
+def get_full_history(request: Request) -> History:
+    """Every deal, whoever asks: only for figures computed per deal and then filtered by the caller."""
+    return request.app.state.history.get()  # type: ignore[no-any-return]
 
 
 def changed(request: Request) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from dealflow.errors import ConfigError, Conflict, DealflowError, DomainError, ImportFailed, NotFound
@@ -84,6 +84,11 @@ def install_error_handlers(app: FastAPI) -> None:
         if isinstance(exc, (DomainError, ConfigError)):
             return _render(request, 422 if isinstance(exc, DomainError) else 400, str(exc))
         return _render(request, 400, str(exc))
+
+    @app.exception_handler(OverflowError)
+    @app.exception_handler(DataError)
+    async def _out_of_range(request: Request, exc: Exception) -> Response:
+        return _render(request, 422, "a number in this request is out of range for the database; send a smaller one")
 
     @app.exception_handler(IntegrityError)
     async def _integrity(request: Request, exc: IntegrityError) -> Response:

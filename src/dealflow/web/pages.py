@@ -21,13 +21,14 @@ from dealflow.errors import Conflict, DealflowError, DomainError, ImportFailed
 from dealflow.store import models as m
 from dealflow.web import analyses, imports
 from dealflow.web.auth import (
-    SESSION_COOKIE, SESSION_DAYS, Access, _resolve, authenticate, page_access, session_cookie_value,
+    LOGIN_COOKIE, SESSION_COOKIE, SESSION_DAYS, Access, _resolve, authenticate, check_rate, login_csrf, note_sign_in,
+    page_access, session_cookie_value, sign_out_everywhere,
 )
 from dealflow.web.board import build_board, deal_flags, render_cards, sql_totals
-from dealflow.web.deps import get_history, get_session
+from dealflow.web.deps import get_full_history, get_history, get_session
 from dealflow.web.routers import activities as activities_api
 from dealflow.web.routers import deals as deals_api
-from dealflow.web.routers._common import audit, get_or_404
+from dealflow.web.routers._common import audit, deal_or_404
 from dealflow.web.schemas import ActivityCreate, StageMoveCreate
 
 router = APIRouter(include_in_schema=False)
@@ -50,42 +51,77 @@ def home(request: Request) -> Response:
     return RedirectResponse("/board" if _resolve(request) else "/login", status_code=303)
 
 
+def _login_form(request: Request, status_code: int = 200, **context: Any) -> HTMLResponse:
+    """The sign-in page with a fresh CSRF pair: a random cookie and its signature in the form."""
+    import secrets
+
+    nonce = secrets.token_urlsafe(16)
+    response = render(request, "login.html", status_code=status_code, csrf=login_csrf(request.app.state.secret_key, nonce), **context)
+    response.set_cookie(LOGIN_COOKIE, nonce, max_age=3600, httponly=True, samesite="strict",
+                        secure=request.app.state.settings.https, path="/login")
+    return response
+
+
 @router.get("/login")
 def login_page(request: Request, next: str | None = None) -> Response:  # noqa: A002
-    return render(request, "login.html", next=_safe_next(next), error=None, email="")
+    return _login_form(request, next=_safe_next(next), error=None, email="")
 
 
 @router.post("/login")
 def login(request: Request, email: str = Form(...), password: str = Form(...), next: str = Form("/board"),  # noqa: A002
-          session: Session = Depends(get_session)) -> Response:
+          csrf: str = Form(""), session: Session = Depends(get_session)) -> Response:
+    import hmac
+
+    nonce = request.cookies.get(LOGIN_COOKIE, "")
+    if not nonce or not hmac.compare_digest(csrf, login_csrf(request.app.state.secret_key, nonce)):
+        return _login_form(request, status_code=403, next=_safe_next(next), email=email,
+                           error="The sign-in form expired; please try again.")
+    if request.app.state.sign_in_limiter.retry_after(email, request.client.host if request.client else "?"):
+        return _login_form(request, status_code=429, next=_safe_next(next), email=email,
+                           error="Too many failed sign-ins; wait a minute and try again.")
     with session.begin():
         user = authenticate(session, email, password)
+        note_sign_in(request, email, user is not None)
         if user is not None:
             audit(session, request, Access(user.id, user.email, user.role, "cookie"), "login", "user", user.id)
+        else:
+            audit(session, request, Access(0, email.strip().lower()[:320], "", "cookie"), "sign-in failed", "user", None)
     if user is None:
-        return render(request, "login.html", status_code=401, next=_safe_next(next), error="Wrong email or password.", email=email)
+        return _login_form(request, status_code=401, next=_safe_next(next), error="Wrong email or password.", email=email)
     response = RedirectResponse(_safe_next(next), status_code=303)
     response.set_cookie(SESSION_COOKIE, session_cookie_value(request.app.state.secret_key, user), max_age=SESSION_DAYS * 86400,
                         httponly=True, samesite="lax", secure=request.app.state.settings.https, path="/")
+    response.delete_cookie(LOGIN_COOKIE, path="/login")
     return response
 
 
 @router.post("/logout")
 def logout(request: Request, access: Access = Depends(page_access)) -> Response:
     response = RedirectResponse("/login", status_code=303)
-    response.delete_cookie(SESSION_COOKIE, path="/")
+    response.delete_cookie(SESSION_COOKIE, path="/", secure=request.app.state.settings.https, httponly=True, samesite="lax")
     return response
+
+
+@router.post("/logout/everywhere")
+def logout_everywhere(request: Request, access: Access = Depends(page_access), session: Session = Depends(get_session)) -> Response:
+    """Sign out of every browser and revoke every API token of this user."""
+    with session.begin():
+        user = session.get(m.User, access.user_id)
+        revoked = sign_out_everywhere(session, user)  # type: ignore[arg-type]
+        audit(session, request, access, "sign out everywhere", "user", access.user_id, {"tokens_revoked": revoked})
+    return logout(request, access)
 
 
 # -- board -------------------------------------------------------------------------------
 def _board(request: Request, pipeline: int | None, owner: str | None, team: str | None, product: str | None,
            limit: int | None = 500) -> Any:
-    history = get_history(request)
+    history = get_history(request)  # what this user may see
+    full = get_full_history(request)
     cache = request.app.state.board_cache
-    if cache.get("history") is not history:  # flags are computed once per loaded history
+    if cache.get("history") is not full:  # flags are computed once per loaded history, per deal
         cache.clear()
-        cache["history"] = history
-        cache["flags"] = deal_flags(history, request.app.state.settings)
+        cache["history"] = full
+        cache["flags"] = deal_flags(full, request.app.state.settings)
     return build_board(history, cache["flags"], pipeline_id=pipeline, owner=owner or None, team=team or None,
                        product=product or None, limit=limit)
 
@@ -96,7 +132,10 @@ def board_page(request: Request, pipeline: int | None = None, owner: str | None 
                access: Access = Depends(page_access)) -> Response:
     board = _board(request, pipeline, owner, team, product, None if all else 500)
     with request.app.state.store.engine.connect() as conn:  # versions guard drag moves against stale boards (409)
-        versions = dict(conn.execute(select(m.Deal.id, m.Deal.version).where(m.Deal.pipeline_id == board.pipeline_id)).all())
+        stmt = select(m.Deal.id, m.Deal.version).where(m.Deal.pipeline_id == board.pipeline_id)
+        if access.deal_filter() is not None:
+            stmt = stmt.where(access.deal_filter())
+        versions = dict(conn.execute(stmt).all())
     filters = {"pipeline": board.pipeline_id, "owner": owner or "", "team": team or "", "product": product or ""}
     return render(request, "board.html", board=board, filters=filters, versions=versions, render_cards=render_cards,
                   query=urlencode({k: v for k, v in filters.items() if v}))
@@ -106,7 +145,8 @@ def board_page(request: Request, pipeline: int | None = None, owner: str | None 
 def board_totals(request: Request, pipeline: int | None = None, owner: str | None = None, team: str | None = None,
                  product: str | None = None, access: Access = Depends(page_access),
                  session: Session = Depends(get_session)) -> JSONResponse:
-    return JSONResponse(sql_totals(session, pipeline, owner=owner or None, team=team or None, product=product or None))
+    return JSONResponse(sql_totals(session, pipeline, owner=owner or None, team=team or None, product=product or None,
+                                   condition=access.deal_filter()))
 
 
 # -- deal page ---------------------------------------------------------------------------
@@ -159,7 +199,7 @@ def _suggested_products(history: Any, account_id: int | None, sector: str | None
 @router.get("/deals/{deal_id}")
 def deal_page(deal_id: int, request: Request, access: Access = Depends(page_access),
               session: Session = Depends(get_session)) -> Response:
-    deal = get_or_404(session, m.Deal, deal_id, "/board")
+    deal = deal_or_404(session, access, deal_id, "/board")
     detail = deals_api.deal_detail(session, deal)
     stage = session.get(m.Stage, deal.stage_id)
     stages = session.scalars(select(m.Stage).where(m.Stage.pipeline_id == deal.pipeline_id).order_by(m.Stage.position)).all()
@@ -171,7 +211,7 @@ def deal_page(deal_id: int, request: Request, access: Access = Depends(page_acce
     suggestions = _suggested_products(history, deal.account_id, account.sector if account else None)
     flags = ""
     cache = request.app.state.board_cache
-    if cache.get("history") is history:
+    if cache.get("history") is get_full_history(request):
         row = cache["flags"].filter(pl.col("deal_id") == deal.id)
         flags = row["flags"][0] if row.height else ""
     return render(request, "deal.html", nav="board", deal=deal, stage=stage, stages=stages, account=account, owner=owner,
@@ -198,6 +238,8 @@ def _scores(request: Request) -> Any:
 @router.get("/deals/{deal_id}/probability")
 def deal_probability(deal_id: int, request: Request, access: Access = Depends(page_access)) -> Response:
     """The model's probability for an open deal, fetched by the deal page after it loads."""
+    with request.app.state.store.session() as session:
+        deal_or_404(session, access, deal_id, "/board")
     try:
         scored, notes = _scores(request)
     except (ImportError, DealflowError) as exc:
@@ -237,8 +279,11 @@ def deal_log_activity(deal_id: int, request: Request, kind: str = Form(...), sub
         when = datetime.fromisoformat(at).replace(tzinfo=timezone.utc) if at else None
     except ValueError:
         return _back(deal_id, f"{at!r} is not a date and time")
-    activities_api.log(session, request, access, ActivityCreate(deal_id=deal_id, kind=kind.strip() or "note",
-                                                                subject=subject or None, at=when, outcome=outcome or None))
+    try:
+        activities_api.log(session, request, access, ActivityCreate(deal_id=deal_id, kind=kind.strip() or "note",
+                                                                    subject=subject or None, at=when, outcome=outcome or None))
+    except DomainError as exc:
+        return _back(deal_id, str(exc))
     return _back(deal_id)
 
 
@@ -255,7 +300,7 @@ def deal_edit(deal_id: int, request: Request, amount: str = Form(""), expected_c
         return _back(deal_id, f"cannot read that value: {exc}")
     try:
         with session.begin():
-            deal = get_or_404(session, m.Deal, deal_id, "/board")
+            deal = deal_or_404(session, access, deal_id, "/board", write=True)
             from dealflow.store import crm
 
             crm.update_deal(session, deal, changes, now=datetime.now(timezone.utc), by=access.name, expected_version=version)
@@ -377,12 +422,14 @@ def dashboard_body(key: str, request: Request, as_of: str | None = None, period:
 # -- imports -----------------------------------------------------------------------------
 @router.get("/import")
 def import_page(request: Request, access: Access = Depends(page_access)) -> Response:
+    access.require_admin()
     return render(request, "import.html", kinds=imports.kinds(), preview=None, result=None, error=None, kind="deals")
 
 
 @router.post("/import/preview")
 def import_preview(request: Request, file: UploadFile = File(...), kind: str = Form("deals"),
                    access: Access = Depends(page_access)) -> Response:
+    access.require_admin()
     try:
         upload = imports.save_upload(request.app.state.upload_dir, file.filename or "upload.csv", file.file)
         preview = imports.preview(upload, kind)
@@ -393,6 +440,7 @@ def import_preview(request: Request, file: UploadFile = File(...), kind: str = F
 
 @router.post("/import/run")
 async def import_run(request: Request, access: Access = Depends(page_access)) -> Response:
+    access.require_admin()
     form = await request.form()
     kind, token = str(form.get("kind", "")), str(form.get("upload", ""))
     skip_invalid = form.get("skip_invalid") == "on"
@@ -404,7 +452,8 @@ async def import_run(request: Request, access: Access = Depends(page_access)) ->
         context["preview"]["mapping"] = mapping or context["preview"]["mapping"]
         from starlette.concurrency import run_in_threadpool
 
-        context["result"] = await run_in_threadpool(imports.run, request.app.state.store, upload, kind, mapping, skip_invalid)
+        context["result"] = await run_in_threadpool(imports.run, request.app.state.store, upload, kind, mapping, skip_invalid,
+                                                    access.email)
     except ImportFailed as exc:
         context["result"] = {"rows": None, "inserted": 0, "updated": 0, "rejected": len(exc.problems), "failed": True,
                              "problems": [{**p.__dict__, "file": p.file.rsplit("/", 1)[-1]} for p in exc.problems]}
@@ -415,3 +464,23 @@ async def import_run(request: Request, access: Access = Depends(page_access)) ->
 
         changed(request)
     return render(request, "import.html", status_code=422 if context["error"] else 200, **context)
+
+
+# -- audit (admins) ----------------------------------------------------------------------------
+@router.get("/audit")
+def audit_page(request: Request, entity: str | None = None, entity_id: str | None = None, user_email: str | None = None,
+               page: int = Query(1, ge=1, le=10_000), access: Access = Depends(page_access),
+               session: Session = Depends(get_session)) -> Response:
+    """Who did what, when and from where: the newest 100 entries, filterable (``GET /api/audit`` for scripts)."""
+    access.require_admin()
+    stmt = select(m.AuditEntry).order_by(m.AuditEntry.at.desc(), m.AuditEntry.id.desc())
+    if entity:
+        stmt = stmt.where(m.AuditEntry.entity == entity)
+    if entity_id:
+        stmt = stmt.where(m.AuditEntry.entity_id == entity_id)
+    if user_email:
+        stmt = stmt.where(m.AuditEntry.user_email == user_email.strip().lower())
+    entries = session.scalars(stmt.limit(101).offset((page - 1) * 100)).all()
+    filters = {"entity": entity or "", "entity_id": entity_id or "", "user_email": user_email or ""}
+    return render(request, "audit.html", entries=entries[:100], more=len(entries) > 100, page=page, filters=filters,
+                  query=urlencode({k: v for k, v in filters.items() if v}))

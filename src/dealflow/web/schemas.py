@@ -1,12 +1,15 @@
 """Request and response bodies of the REST API, named by direction: ``DealCreate``, ``DealUpdate``, ``DealPublic``."""
 from __future__ import annotations
 
-from datetime import date, datetime
-from typing import Any, Generic, Literal, TypeVar
+from datetime import date, datetime, timezone
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 T = TypeVar("T")
+
+# Instants are stored as naive UTC; the API sends them with their zone ("...Z"), as RFC 3339 and the schema ask.
+Instant = Annotated[datetime, AfterValidator(lambda v: v.replace(tzinfo=timezone.utc) if v.tzinfo is None else v)]
 
 
 class Page(BaseModel, Generic[T]):
@@ -32,7 +35,7 @@ class ErrorBody(BaseModel):
 class Token(BaseModel):
     access_token: str
     token_type: Literal["bearer"] = "bearer"
-    expires_at: datetime | None = None
+    expires_at: Instant | None = None
 
 
 class Me(BaseModel):
@@ -40,6 +43,41 @@ class Me(BaseModel):
     email: str
     role: str
     via: str
+    owner_id: int | None = None
+
+
+class TokenCreate(BaseModel):
+    name: str | None = Field(default=None, max_length=200, description="what the token is for")
+    scope: Literal["read", "write"] = "read"
+    days: int = Field(default=30, ge=1, le=365, description="days until it expires")
+
+
+class TokenInfo(BaseModel):
+    """A token as listed: never its secret (that is shown once, when created)."""
+
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    name: str | None = None
+    scope: str
+    created_at: Instant
+    expires_at: Instant | None = None
+    revoked_at: Instant | None = None
+
+
+class TokenCreated(TokenInfo):
+    token: str = Field(description="the secret: shown this once, stored only hashed")
+
+
+class AuditEntryPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    at: Instant
+    user_email: str | None = None
+    action: str
+    entity: str | None = None
+    entity_id: str | None = None
+    changes: dict[str, Any] | None = None
+    remote_addr: str | None = None
 
 
 class AccountPublic(_Row):
@@ -93,7 +131,7 @@ class LeadPublic(_Row):
     status: str | None = None
     owner_id: int | None = None
     account_id: int | None = None
-    created_at: datetime | None = None
+    created_at: Instant | None = None
     converted: bool | None = None
     converted_deal_id: int | None = None
 
@@ -164,9 +202,9 @@ class DealPublic(_Row):
     amount: float | None = None
     currency: str | None = None
     source: str | None = None
-    created_at: datetime | None = None
+    created_at: Instant | None = None
     expected_close_date: date | None = None
-    closed_at: datetime | None = None
+    closed_at: Instant | None = None
     lost_reason: str | None = None
     version: int
 
@@ -208,7 +246,7 @@ class StageChangePublic(BaseModel):
     deal_id: int
     from_stage: str | None = None
     to_stage: str
-    at: datetime
+    at: Instant
     by: str | None = None
     lost_reason: str | None = None
 
@@ -219,7 +257,7 @@ class FieldChangePublic(_Row):
     field: str
     old_value: str | None = None
     new_value: str | None = None
-    at: datetime
+    at: Instant
     by: str | None = None
 
 
@@ -231,8 +269,8 @@ class ActivityPublic(_Row):
     kind: str
     subject: str | None = None
     owner_id: int | None = None
-    at: datetime
-    ended_at: datetime | None = None
+    at: Instant
+    ended_at: Instant | None = None
     outcome: str | None = None
 
 
@@ -289,7 +327,7 @@ class ImportRunPublic(_Row):
     id: int
     kind: str
     file: str
-    at: datetime
+    at: Instant
     rows: int
     inserted: int
     updated: int

@@ -43,11 +43,22 @@ def api_client(app: Any, email: str = "ana@example.com", password: str = PASSWOR
     return client
 
 
+def login_form_csrf(client: Any) -> str:
+    """Open the sign-in page (setting its CSRF cookie) and return the form's CSRF field."""
+    import re
+
+    page = client.get("/login")
+    found = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert found, page.text
+    return found.group(1)
+
+
 def page_client(app: Any, email: str = "ana@example.com", password: str = PASSWORD) -> tuple[Any, str]:
     """A TestClient signed in through the login form, and its CSRF token."""
     from dealflow.web.auth import SESSION_COOKIE, csrf_token
 
     client = _test_client_class()(app, headers={"accept": "text/html"})
-    response = client.post("/login", data={"email": email, "password": password}, follow_redirects=False)
+    response = client.post("/login", data={"email": email, "password": password, "csrf": login_form_csrf(client)},
+                           follow_redirects=False)
     assert response.status_code == 303, response.text
     return client, csrf_token("test-secret", client.cookies[SESSION_COOKIE])

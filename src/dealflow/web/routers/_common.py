@@ -32,6 +32,28 @@ def get_or_404(session: Session, model: type[T], id_: int, listing: str) -> T:
     return row
 
 
+def deal_or_404(session: Session, access: Access, deal_id: int, listing: str = "/api/deals", *,
+                write: bool = False, deleted: bool = False) -> m.Deal:
+    """A deal the user may see, else 404 (whether it exists or not, so ids do not leak). ``write``
+    also requires the right to change it (403) and locks the row until the transaction ends, so two
+    concurrent updates cannot both pass the version check. ``deleted`` looks among deleted deals."""
+    row = session.get(m.Deal, deal_id, with_for_update=write or None, populate_existing=write)
+    if row is None or (row.deleted_at is not None) != deleted or not access.deal_scope.can_read(row.owner_id):
+        raise not_found(f"{'deleted ' if deleted else ''}deal {deal_id}", f"list them at {listing}")
+    if write:
+        access.require_change(row.owner_id)
+    return row
+
+
+def lead_or_404(session: Session, access: Access, lead_id: int, *, write: bool = False) -> m.Lead:
+    row = session.get(m.Lead, lead_id)
+    if row is None or row.deleted_at is not None or not access.deal_scope.can_read(row.owner_id):
+        raise not_found(f"lead {lead_id}", "list them at /api/leads")
+    if write:
+        access.require_change(row.owner_id, "lead")
+    return row
+
+
 def new_external_id(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:12]}"
 

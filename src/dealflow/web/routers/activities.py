@@ -13,7 +13,7 @@ from dealflow.store import crm
 from dealflow.store import models as m
 from dealflow.web.auth import Access, get_access
 from dealflow.web.deps import changed, get_session
-from dealflow.web.routers._common import Limit, Offset, audit, get_or_404, paginate
+from dealflow.web.routers._common import Limit, Offset, audit, deal_or_404, lead_or_404, paginate
 from dealflow.web.routers.deals import now_utc
 from dealflow.web.schemas import ActivityCreate, ActivityPublic, Page, StageChangePublic
 
@@ -26,6 +26,9 @@ def list_activities(deal_id: int | None = None, lead_id: int | None = None, kind
                     limit: int = Limit, offset: int = Offset,
                     access: Access = Depends(get_access), session: Session = Depends(get_session)) -> Any:
     stmt = select(m.Activity).where(m.Activity.deleted_at.is_(None))
+    if access.deal_filter() is not None:  # only activities on deals and leads the user may see
+        stmt = stmt.where(m.Activity.deal_id.in_(access.visible_deal_ids())
+                          | m.Activity.lead_id.in_(select(m.Lead.id).where(access.owner_filter(m.Lead.owner_id))))
     if deal_id is not None:
         stmt = stmt.where(m.Activity.deal_id == deal_id)
     if lead_id is not None:
@@ -49,8 +52,8 @@ def log(session: Session, request: Request, access: Access, body: ActivityCreate
     if (body.deal_id is None) == (body.lead_id is None):
         raise DomainError("an activity belongs to exactly one deal or one lead: give deal_id or lead_id")
     with session.begin():
-        deal = get_or_404(session, m.Deal, body.deal_id, "/api/deals") if body.deal_id is not None else None
-        lead = get_or_404(session, m.Lead, body.lead_id, "/api/leads") if body.lead_id is not None else None
+        deal = deal_or_404(session, access, body.deal_id, write=True) if body.deal_id is not None else None
+        lead = lead_or_404(session, access, body.lead_id, write=True) if body.lead_id is not None else None
         at = body.at or now_utc()
         import uuid
 
@@ -68,8 +71,10 @@ def list_stage_changes(deal_id: int | None = None, since: datetime | None = None
                        access: Access = Depends(get_access), session: Session = Depends(get_session)) -> Any:
     src, dst = aliased(m.Stage), aliased(m.Stage)
     stmt = select(m.StageChange.id)
+    if access.deal_filter() is not None:
+        stmt = stmt.where(m.StageChange.deal_id.in_(access.visible_deal_ids()))
     if deal_id is not None:
-        get_or_404(session, m.Deal, deal_id, "/api/deals")
+        deal_or_404(session, access, deal_id)
         stmt = stmt.where(m.StageChange.deal_id == deal_id)
     if since:
         stmt = stmt.where(m.StageChange.at >= crm.utc_naive(since))

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 from dealflow.errors import Conflict
 from dealflow.store import crm
 from dealflow.store import models as m
-from dealflow.web.auth import Access, get_access
+from dealflow.web.auth import Access, admin_access, get_access
 from dealflow.web.deps import changed, get_session
 from dealflow.web.routers._common import audit, get_or_404
 from dealflow.web.schemas import PipelineCreate, PipelinePublic, StagePublic
@@ -38,7 +38,7 @@ def list_stages(pipeline_id: int, access: Access = Depends(get_access), session:
 
 
 @router.post("", response_model=PipelinePublic, status_code=201, summary="Create a pipeline with ordered stages")
-def create_pipeline(body: PipelineCreate, request: Request, access: Access = Depends(get_access),
+def create_pipeline(body: PipelineCreate, request: Request, access: Access = Depends(admin_access),
                     session: Session = Depends(get_session)) -> Any:
     with session.begin():
         if session.scalar(select(m.Pipeline.id).where(m.Pipeline.name == body.name)) is not None:

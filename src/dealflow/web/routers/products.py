@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 
 from dealflow.errors import Conflict
 from dealflow.store import models as m
-from dealflow.web.auth import Access, get_access
+from dealflow.web.auth import Access, admin_access, get_access
 from dealflow.web.deps import changed, get_session
 from dealflow.web.routers._common import Limit, Offset, audit, get_or_404, new_external_id, paginate
 from dealflow.web.schemas import Page, ProductCreate, ProductPublic
@@ -33,7 +33,7 @@ def get_product(product_id: int, access: Access = Depends(get_access), session: 
 
 
 @router.post("", response_model=ProductPublic, status_code=201, summary="Create a product")
-def create_product(body: ProductCreate, request: Request, access: Access = Depends(get_access),
+def create_product(body: ProductCreate, request: Request, access: Access = Depends(admin_access),
                    session: Session = Depends(get_session)) -> Any:
     with session.begin():
         if session.scalar(select(m.Product.id).where(m.Product.name == body.name)) is not None:

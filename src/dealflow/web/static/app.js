@@ -19,7 +19,11 @@
       body: body === undefined ? undefined : JSON.stringify(body),
     });
     const data = await res.json().catch(() => ({}));
-    if (!res.ok) throw new Error((data.error && data.error.message) || ("request failed: " + res.status));
+    if (!res.ok) {
+      const err = new Error((data.error && data.error.message) || ("request failed: " + res.status));
+      err.status = res.status;
+      throw err;
+    }
     return data;
   }
 
@@ -90,7 +94,12 @@
       say(name + " moved to " + stage + ".");
     } catch (e) {
       revert();
-      say(e.message, true);
+      if (e.status === 409) {  // someone else changed the deal since this board was drawn: show what is there now
+        say(e.message + " Reloading the board…", true);
+        setTimeout(() => window.location.reload(), 2000);
+      } else {
+        say(e.message, true);
+      }
     } finally {
       card.classList.remove("moving");
     }
