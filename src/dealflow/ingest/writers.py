@@ -61,11 +61,6 @@ def _records(batch: Batch, names: list[str]) -> list[dict[str, Any]]:
     return [{n: cols[n][i] for n in present} for i in range(batch.frame.height)]
 
 
-def _external_ids(batch: Batch, fallback: str = "name") -> list[str]:
-    ids = batch.col("external_id")
-    return [i if i is not None else f for i, f in zip(ids, batch.col(fallback))]
-
-
 def _attributes(batch: Batch) -> list[dict[str, Any] | None]:
     if "__attributes__" not in batch.frame.columns:
         return [None] * batch.frame.height
@@ -80,7 +75,7 @@ def _result(counts: tuple[int, int, int, Any, Any]) -> Counts:
 
 def write_products(s: Session, b: Batch) -> Counts:
     rows = _records(b, ["name", "family", "list_price"])
-    for row, ext in zip(rows, _external_ids(b)):
+    for row, ext in zip(rows, b.col("external_id")):
         row["external_id"] = ext
     return _result(upsert(s, m.Product, rows))
 
@@ -90,14 +85,13 @@ def write_owners(s: Session, b: Batch) -> Counts:
     known = {r.name: r.id for r in s.execute(select(m.Team.id, m.Team.name))}
     regions = dict(zip(b.col("team"), b.col("region")))
     managers = dict(zip(b.col("team"), b.col("manager")))
-    new = [{"name": t, "region": regions.get(t), "manager": managers.get(t) or (t if b.has("team") and not b.has("manager") else None)}
-           for t in team_names if t not in known]
+    new = [{"name": t, "region": regions.get(t), "manager": managers.get(t)} for t in team_names if t not in known]
     if new:
         s.execute(insert(m.Team), new)
         b.notes.append(f"created {len(new)} team(s): {', '.join(t['name'] for t in new)}")
     teams = {r.name: r.id for r in s.execute(select(m.Team.id, m.Team.name))}
     rows = _records(b, ["name", "email"])
-    for row, ext, team in zip(rows, _external_ids(b), b.col("team")):
+    for row, ext, team in zip(rows, b.col("external_id"), b.col("team")):
         row["external_id"] = ext
         if b.has("team"):
             row["team_id"] = teams.get(team) if team else None
@@ -106,7 +100,7 @@ def write_owners(s: Session, b: Batch) -> Counts:
 
 def write_accounts(s: Session, b: Batch) -> Counts:
     rows = _records(b, ["name", "sector", "country", "employees", "revenue", "year_established"])
-    for row, ext, attrs in zip(rows, _external_ids(b), _attributes(b)):
+    for row, ext, attrs in zip(rows, b.col("external_id"), _attributes(b)):
         row["external_id"] = ext
         if attrs is not None:
             row["attributes"] = attrs
@@ -114,7 +108,7 @@ def write_accounts(s: Session, b: Batch) -> Counts:
     if b.has("parent"):
         parents = resolve_names(s, m.Account, b.col("parent"))
         ids = counts[3]
-        links = [{"id": ids[e], "parent_id": parents.get(p)} for e, p in zip(_external_ids(b), b.col("parent")) if p]
+        links = [{"id": ids[e], "parent_id": parents.get(p)} for e, p in zip(b.col("external_id"), b.col("parent")) if p]
         missing = sorted({p for p in b.col("parent") if p and p not in parents})
         if missing:
             b.notes.append(f"parent account(s) not found, left blank: {', '.join(missing[:5])}")
@@ -127,7 +121,7 @@ def write_accounts(s: Session, b: Batch) -> Counts:
 def write_contacts(s: Session, b: Batch) -> Counts:
     accounts = resolve_names(s, m.Account, b.col("account"), create={}, notes=b.notes, label="account")
     rows = _records(b, ["name", "email", "phone", "title"])
-    for row, ext, acc in zip(rows, _external_ids(b), b.col("account")):
+    for row, ext, acc in zip(rows, b.col("external_id"), b.col("account")):
         row["external_id"] = ext
         if b.has("account"):
             row["account_id"] = accounts.get(acc) if acc else None
