@@ -245,3 +245,12 @@ def test_notes_say_activities():
     from dealflow.cli.common import tidy_note
 
     assert tidy_note("3 deal(s), 7 new activit(ies)") == "3 deal(s), 7 new activities"
+
+
+def test_import_where_every_row_is_rejected_fails(tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("id,stage,amount\nA,Open,x\nB,Open,y\n")
+    out = subprocess.run([str(BIN), "import", "deals", str(bad), "--skip-invalid", "--db", str(tmp_path / "x.db")],
+                         capture_output=True, text=True)
+    assert out.returncode == 1
+    assert "2 rejected" in out.stdout

@@ -67,8 +67,10 @@ def import_file(
         console.print(f"[yellow]{result.rejected} row(s) rejected[/]; reasons written to {result.reject_path}")
         for p in result.problems[:10]:
             console.print(f"  {p}")
-    verb = "Checked" if dry_run else "Imported"
+    verb = "Checked" if dry_run else "Read"
     console.print(
         f"{verb} {result.rows:,} row(s) of {file.name}: {result.inserted:,} new, {result.updated:,} updated, "
         f"{result.unchanged:,} unchanged, {result.rejected:,} rejected"
     )
+    if result.rows and result.rejected == result.rows:
+        raise typer.Exit(1)  # nothing could be stored: scripts must not take this for success
