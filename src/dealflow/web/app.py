@@ -16,22 +16,13 @@ from dealflow.settings import Settings
 from dealflow.store.db import Store
 from dealflow.web.deps import HistoryCache
 from dealflow.web.errors import install_error_handlers
+from dealflow.web.formatting import money
 
 HERE = Path(__file__).parent
 
 # No request ever leaves the host: scripts, styles, images and fetches are same-origin only.
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; "
        "connect-src 'self'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'")
-
-
-def _fmt_money(value: float | None) -> str:
-    if value is None or value != value:
-        return "–"
-    if abs(value) >= 1_000_000:
-        return f"{value / 1_000_000:,.1f}M"
-    if abs(value) >= 10_000:
-        return f"{value / 1000:,.0f}k"
-    return f"{value:,.0f}"
 
 
 def _fmt_pct(value: float | None) -> str:
@@ -67,7 +58,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None, *, 
     app.state.upload_dir = Path(tempfile.mkdtemp(prefix="dealflow-uploads-"))
     weakref.finalize(app, shutil.rmtree, app.state.upload_dir, True)  # uploads live as long as the app
     templates = Jinja2Templates(directory=str(HERE / "templates"))  # autoescapes .html
-    templates.env.filters["money"] = _fmt_money
+    templates.env.filters["money"] = money
     templates.env.filters["pct"] = _fmt_pct
     templates.env.globals["currency"] = settings.currency
     app.state.templates = templates

@@ -12,6 +12,7 @@ from typing import Any
 import polars as pl
 
 from dealflow.history import History
+from dealflow.web.formatting import money
 
 CLOSED_CARDS = 30  # won/lost columns show the most recently closed deals
 
@@ -174,16 +175,6 @@ def sql_totals(session: Any, pipeline_id: int | None, *, owner: str | None = Non
     return out
 
 
-def _money(value: float | None) -> str:
-    if value is None or value != value:
-        return "–"
-    if abs(value) >= 1_000_000:
-        return f"{value / 1_000_000:,.1f}M"
-    if abs(value) >= 10_000:
-        return f"{value / 1000:,.0f}k"
-    return f"{value:,.0f}"
-
-
 _CARD = ('<li class="card" data-id="{id}" data-version="{version}" data-amount="{amount}"><a href="/deals/{id}">'
          '<strong>{label}</strong><span class="amt">{amt}</span></a><span class="meta">{meta}</span>{flags}</li>\n')
 
@@ -205,7 +196,7 @@ def render_cards(cards: list[dict[str, Any]], versions: dict[int, int]) -> Any:
         out.append(_CARD.format(
             id=int(d["id"]), version=versions.get(d["id"], ""), amount=d["amount"] or 0,
             label=escape(d["account"] or d["name"] or d["external_id"]), meta=escape(meta), flags=flags,
-            amt=_money(d["amount"]) if d["amount"] is not None or not d.get("list_price") else
-            Markup('<span title="no amount: the list price of its product">≈{}</span>').format(_money(d["list_price"])),
+            amt=money(d["amount"]) if d["amount"] is not None or not d.get("list_price") else
+            Markup('<span title="no amount: the list price of its product">≈{}</span>').format(money(d["list_price"])),
         ))
     return Markup("".join(out))
