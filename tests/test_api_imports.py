@@ -51,6 +51,8 @@ def test_import_is_atomic_and_names_the_bad_row(api):  # type: ignore[no-untyped
     assert sorted(d["external_id"] for d in api.get("/api/deals").json()["items"]) == ["OPP-1", "OPP-3"]
     runs = api.get("/api/imports").json()
     assert runs["total"] == 1 and runs["items"][0]["rejected"] == 1
+    audited = [e for e in api.get("/api/audit").json()["items"] if e["action"] == "import"]
+    assert [(e["entity_id"], e["remote_addr"]) for e in audited] == [("deals.csv", "testclient")]
 
 
 def test_mapping_override_and_bad_input(api):  # type: ignore[no-untyped-def]

@@ -453,7 +453,7 @@ async def import_run(request: Request, access: Access = Depends(page_access)) ->
         from starlette.concurrency import run_in_threadpool
 
         context["result"] = await run_in_threadpool(imports.run, request.app.state.store, upload, kind, mapping, skip_invalid,
-                                                    access.email)
+                                                    access.email, request.client.host if request.client else None)
     except ImportFailed as exc:
         context["result"] = {"rows": None, "inserted": 0, "updated": 0, "rejected": len(exc.problems), "failed": True,
                              "problems": [{**p.__dict__, "file": p.file.rsplit("/", 1)[-1]} for p in exc.problems]}

@@ -58,7 +58,8 @@ def run_import(request: Request, kind: str = Form(...), upload: str | None = For
     if overrides is not None and not isinstance(overrides, dict):
         raise DomainError('mapping must be a JSON object like {"Opportunity": "external_id"}')
     try:
-        result = imports.run(request.app.state.store, stored, kind, overrides, skip_invalid, access.email)  # audited there
+        result = imports.run(request.app.state.store, stored, kind, overrides, skip_invalid, access.email,
+                             request.client.host if request.client else None)  # audited there
     finally:
         changed(request)
     return result
