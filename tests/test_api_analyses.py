@@ -20,7 +20,8 @@ def api(store):  # type: ignore[no-untyped-def]
 
 def test_registry_lists_every_analysis(api):  # type: ignore[no-untyped-def]
     listed = {a["key"]: a for a in api.get("/api/analyses").json()}
-    assert list(listed) == ["report", "funnel", "products", "plan", "forecast", "backtest", "flow", "inspect"]
+    assert list(listed) == ["report", "funnel", "products", "plan", "forecast", "backtest", "flow", "inspect",
+                            "bottlenecks", "patterns", "cross_sell", "changes"]
     assert listed["flow"]["available"] is True and listed["flow"]["page"] == "/dashboards/flow"
     for key, info in listed.items():
         r = api.get(info["api"])
@@ -45,6 +46,48 @@ def test_flow_counts_transitions(api):  # type: ignore[no-untyped-def]
     flow = api.get("/api/analyses/flow").json()
     moves = {(t["from"], t["to"]): t["count"] for t in flow["transitions"]}
     assert moves[("Qualify", "Propose")] == 1 and moves[("Qualify", "Won")] == 1 and moves[("Qualify", "Lost")] == 1
+
+
+def test_bottlenecks_rank_stages_by_revenue_lost(api):  # type: ignore[no-untyped-def]
+    out = api.get("/api/analyses/bottlenecks").json()
+    stages = {r["stage"]: r for r in out["stages"]}
+    # Only D4 (300) was lost, from Qualify, which all four deals reached; nothing was lost from Propose.
+    assert stages["Qualify"]["revenue_lost"] == 300 and stages["Qualify"]["lost_deals"] == 1
+    assert stages["Qualify"]["deals_reached"] == 4 and stages["Qualify"]["loss_rate"] == 0.25
+    assert stages["Qualify"]["revenue_rank"] == 1 and stages["Propose"]["revenue_lost"] == 0
+    assert out["period"] == "month" and {r["period"] for r in out["by_period"]} <= {"2024-01", "2024-02"}
+    # A period picker is not a period kind: still monthly, not an error.
+    assert api.get("/api/analyses/bottlenecks?period=2024Q1").json()["period"] == "month"
+    chart = analyses.get("bottlenecks").chart_options(out)[0]
+    assert chart["yAxis"]["data"][0] == "Qualify" and chart["series"][0]["data"][0] == 300
+
+
+def test_changes_default_to_the_last_week_and_follow_the_period(api):  # type: ignore[no-untyped-def]
+    # The data ends 2024-02-01, when D3 was won and D4 lost: the week before holds just those two.
+    week = api.get("/api/analyses/changes").json()
+    assert week["since"].startswith("2024-01-25") and week["until"].startswith("2024-02-01")
+    assert sorted((c["change"], c["external_id"]) for c in week["changes"]) == [("lost", "D4"), ("won", "D3")]
+    summary = {r["change"]: r for r in week["summary"]}
+    assert summary["won"]["amount"] == 700 and summary["lost"]["amount"] == 300 and summary["new"]["deals"] == 0
+    # January: D2 is new (2024-01-02), D1 advanced to Propose, and D3/D4 closed at the month's end.
+    jan = api.get("/api/analyses/changes?period=2024-01").json()
+    assert jan["since"].startswith("2024-01-01")
+    assert sorted((c["change"], c["external_id"]) for c in jan["changes"]) == [
+        ("advanced", "D1"), ("lost", "D4"), ("new", "D2"), ("won", "D3")]
+    # As of 2024-01-09 the week is 01-02..01-09: every deal existed at its start, D1 advanced (01-05).
+    early = api.get("/api/analyses/changes?as_of=2024-01-09").json()
+    assert [(c["change"], c["external_id"], c["before"], c["after"]) for c in early["changes"]] == [
+        ("advanced", "D1", "Qualify", "Propose")]
+
+
+def test_patterns_and_cross_sell_answer(api):  # type: ignore[no-untyped-def]
+    pats = api.get("/api/analyses/patterns").json()
+    won = [v for v in pats["variants"] if v["status"] == "won"]
+    assert [(v["path"], v["deals"]) for v in won] == [("Qualify → Won", 1)]
+    assert won[0]["median_days"] == 31
+    assert pats["activity_patterns"] == []  # fewer than 10 closed deals: no activity pattern is kept
+    cross = api.get("/api/analyses/cross_sell").json()
+    assert cross == {"also_bought": [], "whitespace": []}  # no deal has an account
 
 
 def test_bad_pickers_and_unknown_analysis(api):  # type: ignore[no-untyped-def]

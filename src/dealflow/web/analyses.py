@@ -359,6 +359,69 @@ def _backtest_charts(data: dict[str, Any]) -> list[Chart]:
     return charts
 
 
+def _stage_labels(rows: list[dict[str, Any]]) -> list[str]:
+    """Stage names, prefixed with the pipeline when there is more than one."""
+    several = len({r.get("pipeline") for r in rows}) > 1
+    return [f"{r['pipeline']}: {r['stage']}" if several else str(r["stage"]) for r in rows]
+
+
+def _bottleneck_args(history: History, params: Params, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The by-period table is monthly; a period picker (2017Q3) is not a period kind."""
+    kwargs["period"] = "month"
+    return kwargs
+
+
+def _bottleneck_charts(data: dict[str, Any]) -> list[Chart]:
+    stages = data["stages"]
+    by_loss = sorted(stages, key=lambda r: -(r.get("revenue_lost") or 0))
+    by_delay = sorted(stages, key=lambda r: -(r.get("deal_days") or 0))
+    return [_bar("Revenue lost by stage (lost from there)", _stage_labels(by_loss), {"revenue lost": _round([r["revenue_lost"] for r in by_loss])},
+                 horizontal=True),
+            _bar("Delay by stage (deal-days spent there)", _stage_labels(by_delay), {"deal-days": _round([r["deal_days"] for r in by_delay])},
+                 horizontal=True)]
+
+
+def _patterns_charts(data: dict[str, Any]) -> list[Chart]:
+    charts = []
+    for status in ("won", "lost"):
+        rows = [v for v in data["variants"] if v["status"] == status][:8]
+        if rows:
+            charts.append(_bar(f"Most common paths of {status} deals", [f"#{v['variant']}" for v in rows],
+                               {"deals": [v["deals"] for v in rows]}))
+    acts = [a for a in data["activity_patterns"] if a.get("at_least") == 1 and a.get("lift") is not None]
+    if acts:
+        charts.append(_bar("Win-rate lift when the activity happened in the stage (1 = no effect)",
+                           [f"{a['stage']}: {a['kind']}" for a in acts], {"lift": _round([a["lift"] for a in acts])}, horizontal=True))
+    return charts
+
+
+def _cross_sell_charts(data: dict[str, Any]) -> list[Chart]:
+    pairs = sorted(data["also_bought"], key=lambda r: (-(r.get("share") or 0), r["product"], r["also_bought"]))[:15]
+    if not pairs:
+        return []
+    return [_bar("Buyers of X who also bought Y", [f"{r['product']} → {r['also_bought']}" for r in pairs],
+                 {"share": _round([r["share"] for r in pairs], 100)}, horizontal=True, percent=True)]
+
+
+def _changes_args(history: History, params: Params, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The period picker's span (up to now); else the 7 days before now (the as-of date, or the data's end)."""
+    from datetime import timedelta
+
+    if params.period is not None:
+        kwargs["since"] = params.period.start_instant()
+        kwargs["until"] = min(params.period.end_instant(), history.now)
+    else:
+        kwargs["since"] = history.now - timedelta(days=7)
+    return kwargs
+
+
+def _changes_charts(data: dict[str, Any]) -> list[Chart]:
+    rows = data["summary"]
+    names = [r["change"] for r in rows]
+    return [_bar("Deals per change", names, {"deals": [r["deals"] for r in rows]}),
+            _bar("Amount of the deals that changed", names, {"amount": _round([r["amount"] for r in rows])})]
+
+
 REGISTRY: dict[str, Analysis] = {a.key: a for a in [
     Analysis("report", "Pipeline report", "Open and weighted pipeline, win rates, cycle length and velocity.",
              "dealflow.analytics.report:pipeline_report", ("as_of",), charts=_report_charts),
@@ -379,6 +442,14 @@ REGISTRY: dict[str, Analysis] = {a.key: a for a in [
              image=_flow_image),
     Analysis("inspect", "Inspection list", "Open deals that are stalled, idle, slipped or regressed, by money at risk.",
              "dealflow.analytics.inspect:inspect_pipeline", ("as_of",), charts=_inspect_charts),
+    Analysis("bottlenecks", "Bottlenecks", "Stages ranked by revenue lost from them and by the delay deals spend there, per month too.",
+             "dealflow.analytics.bottlenecks:bottlenecks", ("as_of",), charts=_bottleneck_charts, adapt=_bottleneck_args),
+    Analysis("patterns", "Win patterns", "The usual paths of won and lost deals, and the activities that go with winning (lift and interval).",
+             "dealflow.analytics.patterns:patterns", ("as_of",), charts=_patterns_charts),
+    Analysis("cross_sell", "Cross-sell", "What buyers of each product also bought, and what each account may buy next.",
+             "dealflow.analytics.cross_sell:cross_sell", ("as_of",), charts=_cross_sell_charts),
+    Analysis("changes", "Pipeline changes", "New, advanced, slipped, resized, won and lost deals over the period (default: the last 7 days).",
+             "dealflow.analytics.inspect:pipeline_changes", ("as_of", "period"), charts=_changes_charts, adapt=_changes_args),
 ]}
 
 

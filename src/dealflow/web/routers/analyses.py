@@ -19,7 +19,7 @@ def list_analyses(access: Access = Depends(get_access)) -> Any:
 
 
 @router.get("/{key}", response_model=dict[str, Any],
-            summary="Run one analysis (report, products, funnel, plan, forecast, backtest, flow, inspect)")
+            summary="Run one analysis (see GET /api/analyses for the list)")
 def run_analysis(key: str, request: Request,
                  as_of: str | None = Query(None, description="as it stood at this instant: 2012-01-01 or 2012-01-01T00:00:00+01:00"),
                  period: str | None = Query(None, description="a period such as 2017Q3 or 2017-05 (analyses that take one)"),
