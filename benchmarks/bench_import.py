@@ -1,6 +1,12 @@
-"""Time loading BPI 2012 (13,087 deals, 262,200 events) and reading it back, with peers.
+"""Time loading BPI 2012 (13,087 deals, 262,200 events) and reading it back, with peers;
+and import throughput on synthetic files (``--deals N``: N deals, about 10 events each).
 
     .venv/bin/python benchmarks/bench_import.py [--pg postgresql+psycopg://postgres@127.0.0.1/test]
+    .venv/bin/python benchmarks/bench_import.py --deals 100000 [--pg URL]   # ~1M events
+
+Throughput = events (stage_history + activities rows) / seconds of `run_import` for the two
+files, end to end (read, parse, check, write, commit). The files are written by a separate
+process, so the peak memory printed is the import's own.
 
 dealflow parses, checks and maps every event to stage changes and activities, then stores them
 atomically. The peer, pandas ``read_csv`` + ``to_sql``, only copies the raw rows into a table:
@@ -24,18 +30,109 @@ def peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def timed(label: str, fn):  # type: ignore[no-untyped-def]
-    start = time.perf_counter()
+def cpu_seconds() -> float:
+    """CPU time of this process (all threads): on a busy machine, closer to the work done than wall time."""
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def timed(label: str, fn, cpu: list[float] | None = None):  # type: ignore[no-untyped-def]
+    start, start_cpu = time.perf_counter(), cpu_seconds()
     out = fn()
-    took = time.perf_counter() - start
-    print(f"{label:<58} {took:8.2f} s")
+    took, used = time.perf_counter() - start, cpu_seconds() - start_cpu
+    print(f"{label:<58} {took:8.2f} s  (CPU {used:.2f} s)")
+    if cpu is not None:
+        cpu.append(used)
     return took, out
+
+
+def make_files(out: Path, deals: int, seed: int = 1) -> None:
+    """deals.csv, stage_history.csv (3-7 changes a deal) and activities.csv (3-7 a deal)."""
+    import numpy as np
+    import polars as pl
+
+    rng = np.random.default_rng(seed)
+    stages = pl.Series(["Qualify", "Develop", "Propose", "Negotiate", "Won", "Lost"])
+    ids = pl.Series([f"D{i:07d}" for i in range(deals)])
+    created = np.datetime64("2023-01-01T00:00:00", "ms") + (rng.integers(0, 365 * 86400, deals) * 1000).astype("timedelta64[ms]")
+    fmt = "%Y-%m-%d %H:%M:%S"
+    k = rng.integers(3, 8, deals)
+    deal = np.repeat(np.arange(deals), k)
+    step = np.arange(deal.size) - np.repeat(np.cumsum(k) - k, k)
+    last = step == np.repeat(k - 1, k)
+    stage = np.where(last & (step >= 3), 4 + (rng.random(deal.size) < 0.6), np.minimum(step, 3))
+    at = np.repeat(created, k) + ((step * 3 * 86400 + rng.integers(0, 86400, deal.size)) * 1000).astype("timedelta64[ms]")
+    final = pl.DataFrame({"deal": deal, "stage": stage}).group_by("deal").agg(pl.col("stage").last()).sort("deal")["stage"]
+    pl.DataFrame({"id": ids, "name": ids, "stage": stages.gather(final), "created": pl.Series(created).dt.strftime(fmt)}).write_csv(out / "deals.csv")
+    pl.DataFrame({"deal": ids.gather(deal), "stage": stages.gather(stage), "at": pl.Series(at).dt.strftime(fmt),
+                  "by": pl.Series(["ann", "bob", "cy"]).gather(rng.integers(0, 3, deal.size))}).write_csv(out / "stage_history.csv")
+    k2 = rng.integers(3, 8, deals)
+    deal2 = np.repeat(np.arange(deals), k2)
+    at2 = np.repeat(created, k2) + (rng.integers(0, 30 * 86400, deal2.size) * 1000).astype("timedelta64[ms]")
+    pl.DataFrame({"id": pl.Series([f"X{i:08d}" for i in range(deal2.size)]), "deal": ids.gather(deal2),
+                  "type": pl.Series(["call", "email", "meeting"]).gather(rng.integers(0, 3, deal2.size)),
+                  "subject": pl.Series(["follow up", "demo", "pricing"]).gather(rng.integers(0, 3, deal2.size)),
+                  "date": pl.Series(at2).dt.strftime(fmt)}).write_csv(out / "activities.csv")
+
+
+def throughput(target: str, files: Path, label: str) -> None:
+    from dealflow.ingest.runner import run_import
+    from dealflow.store import Store
+
+    import subprocess
+    import sys
+
+    # The deals go in from another process: the peak memory below is the event imports' own.
+    load = f"from dealflow.ingest.runner import run_import; from dealflow.store import Store; run_import(Store({target!r}), 'deals', {str(files / 'deals.csv')!r})"
+    timed(f"{label}: import deals (separate process)", lambda: subprocess.run([sys.executable, "-c", load], check=True))
+    store = Store(target)
+    for attempt in ("first import", "again, unchanged"):
+        events, took, cpu = 0, 0.0, []
+        for kind in ("stage_history", "activities"):
+            t, r = timed(f"{label}: {kind} ({attempt})", lambda kind=kind: run_import(store, kind, files / f"{kind}.csv"), cpu)
+            events, took = events + r.rows, took + t
+            print(f"  -> {r.rows:,} rows: {r.inserted:,} new, {r.updated:,} updated, {r.unchanged:,} unchanged")
+        print(f"{label}: {events:,} events ({attempt}) in {took:.1f} s = {events / took:,.0f} events/s; "
+              f"per CPU second {events / sum(cpu):,.0f}/s   (peak memory {peak_mb():,.0f} MB)")
+    store.dispose()
+
+
+def synthetic(args: argparse.Namespace) -> None:
+    import os
+    import subprocess
+    import sys
+
+    with tempfile.TemporaryDirectory(dir=os.environ.get("TMPDIR")) as tmp:
+        files = Path(tmp)
+        subprocess.run([sys.executable, __file__, "--make-files", str(files), "--deals", str(args.deals)], check=True)
+        print(f"{args.deals:,} deals; files: " + ", ".join(f"{p.name} {p.stat().st_size / 1e6:,.0f} MB" for p in sorted(files.glob("*.csv"))))
+        throughput(str(files / "bench.db"), files, "SQLite")
+        if args.pg:
+            from sqlalchemy import create_engine, text
+
+            name = f"dealflow_bench_{uuid.uuid4().hex[:8]}"
+            admin = create_engine(args.pg, isolation_level="AUTOCOMMIT")
+            with admin.connect() as c:
+                c.execute(text(f'CREATE DATABASE "{name}"'))
+            try:
+                throughput(args.pg.rsplit("/", 1)[0] + "/" + name, files, "PostgreSQL")
+            finally:
+                with admin.connect() as c:
+                    c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pg", help="also time a PostgreSQL server (a fresh database is created there)")
+    parser.add_argument("--deals", type=int, help="time synthetic files of this many deals instead of BPI 2012")
+    parser.add_argument("--make-files", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.make_files:
+        make_files(Path(args.make_files), args.deals)
+        return
+    if args.deals:
+        synthetic(args)
+        return
 
     from dealflow.samples import load_sample
     from dealflow.store import Store

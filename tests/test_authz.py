@@ -178,6 +178,7 @@ EXPECTED: dict[tuple[str, str], list[Case]] = {
     ("POST", "/api/imports"): [Case(lambda ids: ("/api/imports", csv_file()), admin_only())],
     ("GET", "/api/analyses"): [Case(get("/api/analyses"), same())],
     ("GET", "/api/analyses/{key}"): [Case(get("/api/analyses/report"), same()), Case(get("/api/analyses/inspect"), same())],
+    ("GET", "/api/board"): [Case(get("/api/board"), same())],
     ("GET", "/api/export/{table}"): [Case(get("/api/export/deals"), same()), Case(get("/api/export/activities"), same())],
     ("POST", "/api/me/sign-out-everywhere"): [Case(get("/api/me/sign-out-everywhere"), same())],  # walked last: it ends the session
     # -- pages ----------------------------------------------------------------------------

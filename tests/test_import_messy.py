@@ -25,7 +25,7 @@ def test_amounts_as_people_type_them(text, value):
 
 
 @pytest.mark.parametrize("text, iso", [
-    ("12/31/99", "1999-12-31"), ("1/2/24", "2024-01-02"), ("31.12.2024", "2024-12-31"), ("2024-13-01", None), ("0024-01-02", None),
+    ("12/31/99", "1999-12-31"), ("2/13/24", "2024-02-13"), ("31.12.2024", "2024-12-31"), ("2024-13-01", None), ("0024-01-02", None),
 ])
 def test_dates_are_plausible(text, iso):
     (value,) = to_instants(pl.Series([text])).to_list()
@@ -108,9 +108,13 @@ def test_a_closed_deal_without_any_date_gets_no_invented_close(store, tmp_path):
     assert load_history(store).deals["closed_at"].to_list() == [None]
 
 
-def test_close_before_creation_is_refused(store, tmp_path):
-    with pytest.raises(ImportFailed, match="is before the created date"):
-        run_import(store, "deals", write(tmp_path, "id,stage,created,closed\nA,Won,2024-03-01,2024-02-01\n"))
+def test_close_before_creation_is_a_warning_and_stored_as_given(store, tmp_path):
+    # A warning, not an error (issue #8): the dates may both be right in the CRM's own terms.
+    result = run_import(store, "deals", write(tmp_path, "id,stage,amount,created,closed\nA,Won,100,2024-03-01,2024-02-01\n"))
+    assert [str(w) for w in result.warnings] == [
+        "f.csv, row 2, column 'closed': '2024-02-01' is before the created date 2024-03-01; "
+        "stored as given, check both dates"]
+    assert load_history(store).deals["closed_at"][0].date().isoformat() == "2024-02-01"
 
 
 def test_status_must_agree_with_the_stage(store, tmp_path):

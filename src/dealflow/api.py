@@ -15,9 +15,10 @@ import polars as pl
 from dealflow.analytics.report import PipelineReport, pipeline_report
 from dealflow.history import History
 from dealflow.ingest import ImportResult, load_mapping, parse_overrides, run_import
+from dealflow.ingest.options import ParseOptions
 from dealflow.samples import load_sample
 from dealflow.store import Store
-from dealflow.store.frames import load_history
+from dealflow.store.history_cache import cached_history as load_history  # on-disk cache, keyed by the store revision
 
 
 class Dealflow:
@@ -47,6 +48,15 @@ class Dealflow:
 
     def leads(self) -> pl.DataFrame:
         return self.history().leads
+
+    def rates(self) -> pl.DataFrame:
+        """Exchange rates (currency, valid_from, rate in company-currency units per unit); add them
+        with ``import_file("rates", path)``."""
+        return self.history().rates
+
+    def unconverted_deals(self, as_of: datetime | None = None) -> pl.DataFrame:
+        """Deals whose amount is in a currency without a usable rate: counted, but in no total."""
+        return self.history(as_of).unconverted_deals()
 
     def report(self, as_of: datetime | None = None) -> PipelineReport:
         """The pipeline report; its parts (``stages``, ``owners``, ``products``, ``cycle``, ``ageing``) are frames."""
@@ -100,9 +110,12 @@ class Dealflow:
 
     # -- writing ------------------------------------------------------------------------
     def import_file(self, kind: str, path: str | Path, *, mapping: str | Path | None = None,
-                    map: list[str] | None = None, skip_invalid: bool = False) -> ImportResult:  # noqa: A002
+                    map: list[str] | None = None, skip_invalid: bool = False,  # noqa: A002
+                    options: ParseOptions | None = None, preset: str | None = None) -> ImportResult:
+        """``options``: how to read the file (encoding, sheet, decimal, dayfirst, ...); default: detect.
+        ``preset``: a CRM's export layout (salesforce, hubspot, pipedrive, odoo, zoho)."""
         result = run_import(self.store, kind, path, mapping=load_mapping(mapping) if mapping else None,
-                            overrides=parse_overrides(map or []), skip_invalid=skip_invalid)
+                            overrides=parse_overrides(map or []), skip_invalid=skip_invalid, options=options, preset=preset)
         self.refresh()
         return result
 
@@ -115,6 +128,9 @@ class Dealflow:
         return f"dealflow.open({self.store.url!r})"
 
 
-def open(target: str | Store = "dealflow.db") -> Dealflow:  # noqa: A001
-    """Open a store by file path or URL (SQLite or PostgreSQL); a new database sets itself up."""
-    return Dealflow(target if isinstance(target, Store) else Store(target))
+def open(target: str | Store = "dealflow.db", *, currency: str = "USD") -> Dealflow:  # noqa: A001
+    """Open a store by file path or URL (SQLite or PostgreSQL); a new database sets itself up.
+
+    ``currency`` is the company currency reports convert amounts to (see ``import_file("rates", ...)``).
+    """
+    return Dealflow(target if isinstance(target, Store) else Store(target, currency=currency))

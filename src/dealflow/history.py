@@ -12,7 +12,9 @@ Frames and their columns (the contract analytics and forecasting code relies on)
   pipeline_id, pipeline, stage_id, stage, stage_kind, status ("open"/"won"/"lost"), amount,
   currency, source, created_at, first_seen_at (created_at, else the first stage change),
   expected_close_date (Date), closed_at, lost_reason, true_probability, product (the first
-  line's product name, or null), list_price (that product's list price), lead_id
+  line's product name, or null), list_price (that product's list price), lead_id,
+  amount_original (in the deal's own ``currency``; ``amount`` is in the company currency,
+  null when no exchange rate converts it), exchange_rate
 - ``deal_products``: deal_id, product_id, product, quantity, price
 - ``stage_changes``: id, deal_id, from_stage, to_stage, to_kind, to_rank, at, by,
   lost_reason — ordered by (deal_id, at, id); ``id`` breaks ties in the source's order
@@ -29,12 +31,13 @@ Frames and their columns (the contract analytics and forecasting code relies on)
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 
 import polars as pl
 
 from dealflow.domain.access import Scope
+from dealflow.domain.money import empty_rates, original_amounts, to_company_currency, unconverted
 
 UTC_TIME = pl.Datetime("us", "UTC")
 
@@ -59,6 +62,10 @@ class History:
     owners: pl.DataFrame
     leads: pl.DataFrame
     as_of_instant: datetime | None = None
+    # Money: deals' ``amount`` is in ``currency`` (the company's), converted through ``rates``
+    # (currency, valid_from, rate) by ``dealflow.domain.money``; see ``unconverted_deals``.
+    rates: pl.DataFrame = field(default_factory=empty_rates)
+    currency: str = "USD"
 
     # -- point in time -------------------------------------------------------------
     def as_of(self, instant: datetime) -> "History":
@@ -71,17 +78,17 @@ class History:
 
         # Deals with no date at all are known to exist only from the end of the data on.
         undated_known = pl.lit(self.as_of_instant is None and at >= self.now)
-        deals = self.deals.filter((pl.col("first_seen_at") <= lit) | (pl.col("first_seen_at").is_null() & undated_known))
+        deals = original_amounts(self.deals).filter((pl.col("first_seen_at") <= lit) | (pl.col("first_seen_at").is_null() & undated_known))
         # Stage then: the last change up to the instant; else the deal's first recorded stage.
-        last = changes.group_by("deal_id", maintain_order=True).agg(
-            pl.col("to_stage").last().alias("_stage"),
-            pl.col("to_kind").last().alias("_kind"),
-            pl.col("at").last().alias("_moved_at"),
-            pl.col("lost_reason").last().alias("_reason"),
+        last = end_per_deal(changes, "last").select(
+            "deal_id",
+            pl.col("to_stage").alias("_stage"),
+            pl.col("to_kind").alias("_kind"),
+            pl.col("at").alias("_moved_at"),
+            pl.col("lost_reason").alias("_reason"),
         )
-        first = self.stage_changes.group_by("deal_id", maintain_order=True).agg(
-            pl.col("to_stage").first().alias("_first_stage"),
-            pl.col("to_kind").first().alias("_first_kind"),
+        first = end_per_deal(self.stage_changes, "first").select(
+            "deal_id", pl.col("to_stage").alias("_first_stage"), pl.col("to_kind").alias("_first_kind"),
         )
         has_history = self.stage_changes.select(pl.col("deal_id").unique())
         deals = (
@@ -133,6 +140,8 @@ class History:
                 .then(parsed).otherwise(pl.col(field)).alias(field)
             ).drop("_old")
         deals = deals.drop([c for c in deals.columns if c.startswith("_")])
+        # Amounts as they stood, converted at the rates known then (money step, as in load_history).
+        deals = to_company_currency(deals, self.rates.filter(pl.col("valid_from") <= at.date()), self.currency, as_of=at)
 
         leads = self.leads.filter(pl.col("created_at").is_null() | (pl.col("created_at") <= lit))
         not_yet = pl.col("converted_at").is_not_null() & (pl.col("converted_at") > lit)
@@ -194,6 +203,10 @@ class History:
         present = [c for c in candidates if c is not None]
         return max(present) if present else datetime.now(timezone.utc)  # type: ignore[return-value]
 
+    def unconverted_deals(self) -> pl.DataFrame:
+        """Deals whose amount is in a currency no rate converts: counted, but in no total."""
+        return unconverted(self.deals)
+
     def open_deals(self) -> pl.DataFrame:
         return self.deals.filter(pl.col("status") == "open")
 
@@ -205,17 +218,54 @@ class History:
 
         Columns: deal_id, stage, kind, rank, entered_at, left_at (null while still there), visit (1..n).
         """
-        sc = self.stage_changes.sort(["deal_id", "at", "id"])
-        sc = sc.filter(
-            (pl.col("to_stage") != pl.col("to_stage").shift(1).over("deal_id"))
-            | pl.col("to_stage").shift(1).over("deal_id").is_null()
-        )
+        sc = sorted_by_deal(self.stage_changes)
+        prev = shift_in_deal(pl.col("to_stage"), 1)
+        sc = sc.filter((pl.col("to_stage") != prev) | prev.is_null())
         return sc.select(
             "deal_id",
             pl.col("to_stage").alias("stage"),
             pl.col("to_kind").alias("kind"),
             pl.col("to_rank").alias("rank"),
             pl.col("at").alias("entered_at"),
-            pl.col("at").shift(-1).over("deal_id").alias("left_at"),
-            pl.int_range(1, pl.len() + 1).over("deal_id").alias("visit"),
+            shift_in_deal(pl.col("at"), -1).alias("left_at"),
+            seq_in_deal(1).alias("visit"),
         )
+
+
+# Window functions over ``deal_id`` hash every row into groups; frames ordered by deal (as the
+# History keeps them) get the same results from plain shifts, several times faster at 10M rows.
+def sorted_by_deal(frame: pl.DataFrame, order: tuple[str, ...] = ("deal_id", "at", "id")) -> pl.DataFrame:
+    """``frame`` sorted by ``order``; already sorted frames (the usual case) are returned as they are."""
+    if frame.height < 2:
+        return frame
+    keys = [pl.col(c) for c in order]
+    # Row i is in order after row i-1 if the first differing key grows (ties in every key are fine).
+    in_order = pl.lit(True)
+    for key in reversed(keys):
+        in_order = (key > key.shift(1)) | ((key == key.shift(1)) & in_order)
+    if frame.select(in_order.fill_null(False).slice(1).all()).item():  # nulls: sort to be safe
+        return frame
+    return frame.sort(list(order))
+
+
+def end_per_deal(frame: pl.DataFrame, end: str) -> pl.DataFrame:
+    """Each deal's first or last row in frame order (``group_by(maintain_order=True).first()/.last()``).
+
+    A frame whose deal_ids never decrease (the History's order) needs only a filter; others group."""
+    if frame.height and frame.select((pl.col("deal_id").diff().fill_null(0) >= 0).all()).item():
+        nxt = pl.col("deal_id").shift(-1 if end == "last" else 1)
+        return frame.filter(nxt.is_null() | (nxt != pl.col("deal_id")))
+    grouped = frame.group_by("deal_id", maintain_order=True)
+    return grouped.last() if end == "last" else grouped.first()
+
+
+def shift_in_deal(expr: pl.Expr, n: int) -> pl.Expr:
+    """``expr.shift(n).over("deal_id")`` for a frame whose rows are grouped by deal_id."""
+    return pl.when(pl.col("deal_id").shift(n) == pl.col("deal_id")).then(expr.shift(n))
+
+
+def seq_in_deal(start: int = 0) -> pl.Expr:
+    """``int_range(start, len + start).over("deal_id")`` for a frame grouped by deal_id."""
+    idx = pl.int_range(0, pl.len(), dtype=pl.Int64)
+    first = pl.col("deal_id").shift(1).is_null() | (pl.col("deal_id") != pl.col("deal_id").shift(1))
+    return idx - pl.when(first).then(idx).forward_fill() + start

@@ -20,7 +20,7 @@ from typing import Any, Literal
 import polars as pl
 
 from dealflow.analytics.metrics import days_between
-from dealflow.history import UTC_TIME, History
+from dealflow.history import UTC_TIME, History, shift_in_deal
 
 Outcome = Literal["won", "lost", "open", "all"]
 
@@ -55,15 +55,16 @@ def stage_visits(history: History, now: datetime | None = None) -> pl.DataFrame:
     at = now or history.now
     log = history.stage_log()
     deals = history.deals.select(pl.col("id").alias("deal_id"), "pipeline_id", "pipeline", "status")
-    log = log.join(deals, on="deal_id", how="inner")
-    nxt = [pl.col(c).shift(-1).over("deal_id").alias(f"next_{c}") for c in ("stage", "kind", "rank")]
+    log = log.join(deals, on="deal_id", how="inner", maintain_order="left")  # keeps each deal's rows together
+    nxt = [shift_in_deal(pl.col(c), -1).alias(f"next_{c}") for c in ("stage", "kind", "rank")]
     end = pl.when(pl.col("left_at").is_not_null()).then(pl.col("left_at")).when(
         (pl.col("kind") == "open") & (pl.col("status") == "open")
     ).then(pl.lit(at, dtype=UTC_TIME))
     return log.with_columns(
         *nxt,
         days_between(pl.col("entered_at"), end).alias("days"),
-        (pl.col("visit") == pl.col("visit").max().over("deal_id")).alias("current"),
+        # the deal's last visit: its last row (visits are numbered 1..n in row order)
+        (pl.col("deal_id").shift(-1).is_null() | (pl.col("deal_id") != pl.col("deal_id").shift(-1))).alias("current"),
     ).select(
         "deal_id", "pipeline_id", "pipeline", "status", "stage", "kind", "rank", "entered_at", "left_at",
         "visit", "next_stage", "next_kind", "next_rank", "days", "current",

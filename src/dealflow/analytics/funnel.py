@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 import polars as pl
 
-from dealflow.history import UTC_TIME, History
+from dealflow.history import UTC_TIME, History, seq_in_deal, sorted_by_deal
 
 Cohort = Literal["month", "quarter"]
 
@@ -103,9 +103,7 @@ def stage_conversion(history: History, by: str | None = None) -> pl.DataFrame:
     from S), won_after (entered S and were won).
     """
     prog = progression(history).filter(pl.col("kind") == "open")
-    sc = history.stage_changes.sort(["deal_id", "at", "id"]).with_columns(
-        pl.int_range(0, pl.len()).over("deal_id").alias("_seq")
-    )
+    sc = sorted_by_deal(history.stage_changes).with_columns(seq_in_deal(0).alias("_seq"))
     entries = (
         sc.filter(pl.col("to_stage").is_in(prog["stage"].implode()))
         .group_by("deal_id", "to_stage").agg(pl.col("_seq").min().alias("_first"))

@@ -1,13 +1,14 @@
 """The pipeline report: where the deals stand, how they convert, and how fast they close."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 import polars as pl
 
 from dealflow.analytics.metrics import cycle_days, days_between, outcome_summary, win_rate
+from dealflow.domain.money import normalize_currency, unconverted, unconverted_note
 from dealflow.history import History
 
 AGE_BUCKETS = [(0, 30, "0-30 days"), (30, 60, "31-60 days"), (60, 90, "61-90 days"), (90, 180, "91-180 days"), (180, None, "over 180 days")]
@@ -24,6 +25,8 @@ class PipelineReport:
     products: pl.DataFrame
     ageing: pl.DataFrame  # bucket, open_deals, open_amount
     estimates: dict[str, Any]  # open deals without an amount, valued at their product's list price
+    # Amounts are in ``currency``; deals in a currency without a rate are counted but in no amount.
+    money: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         t = self.totals
@@ -45,6 +48,9 @@ class PipelineReport:
             "products": self.products.to_dicts(),
             "ageing": self.ageing.to_dicts(),
             "list_price_estimate": self.estimates,
+            "currency": self.money.get("currency"),
+            "unconverted_deals": self.money.get("unconverted_deals", 0),
+            "unconverted": self.money.get("unconverted", []),
         }
 
 
@@ -137,7 +143,9 @@ def pipeline_report(history: History, as_of: datetime | None = None) -> Pipeline
         .group_by("bucket").agg(pl.len().alias("open_deals"), pl.col("amount").sum().alias("open_amount"))
         .with_columns(pl.col("bucket").replace_strict(order, return_dtype=pl.Int64).alias("_o")).sort("_o").drop("_o")
     )
-    unpriced = open_deals.filter(pl.col("amount").is_null())
+    missing_rate = unconverted(deals)
+    # A deal whose amount no rate converts has an amount: it is not estimated at a list price.
+    unpriced = open_deals.join(missing_rate.select("id"), on="id", how="anti").filter(pl.col("amount").is_null())
     estimable = unpriced.filter(pl.col("list_price").is_not_null())
     estimates = {
         "label": "estimate: open deals without an amount, valued at their product's list price",
@@ -157,8 +165,17 @@ def pipeline_report(history: History, as_of: datetime | None = None) -> Pipeline
     }
     return PipelineReport(
         as_of=as_of, data_as_of=now, totals=totals, cycle=cycle, stages=stage_table(h),
-        owners=owners, products=products, ageing=ageing, estimates=estimates,
+        owners=owners, products=products, ageing=ageing, estimates=estimates, money=_money(h.currency, missing_rate),
     )
+
+
+def _money(currency: str, missing_rate: pl.DataFrame) -> dict[str, Any]:
+    by_currency = (
+        missing_rate.group_by(normalize_currency(pl.col("currency")).alias("currency")).agg(pl.len().alias("deals"), pl.col("amount_original").sum().alias("amount_original"))
+        .sort(["deals", "currency"], descending=[True, False])
+    ) if missing_rate.height else pl.DataFrame(schema={"currency": pl.String, "deals": pl.UInt32, "amount_original": pl.Float64})
+    return {"currency": currency, "unconverted_deals": missing_rate.height, "unconverted": by_currency.to_dicts(),
+            "note": unconverted_note(missing_rate)}
 
 
 __all__ = ["PipelineReport", "pipeline_report", "stage_table", "win_rate"]

@@ -15,6 +15,7 @@ from dealflow.errors import DealflowError
 # Each module registers its commands on ``app`` when imported.
 from dealflow.cli import admin_cmd, export_cmd, import_cmd, report_cmd, sample_cmd, teams_cmd  # noqa: F401,E402
 from dealflow.cli import leads_cmd, forecast_cmd, process_cmd, serve_cmd  # noqa: F401,E402
+from dealflow.cli import rates_cmd  # noqa: F401,E402
 
 reflow_all_help(app)  # docstrings are wrapped for the source; help should fill the terminal
 

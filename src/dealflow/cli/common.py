@@ -50,7 +50,8 @@ def settings_for(db: str | None) -> Settings:
 def open_store(db: str | None):  # type: ignore[no-untyped-def]
     from dealflow.store import Store
 
-    return Store(settings_for(db).database_url)
+    settings = settings_for(db)
+    return Store(settings.database_url, currency=settings.currency)
 
 
 def parse_instant(text: str | None, *, option: str = "--as-of") -> datetime | None:

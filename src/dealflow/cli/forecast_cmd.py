@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from pathlib import Path
 from typing import Annotated
 
 import polars as pl
@@ -28,13 +29,18 @@ class ScorerName(StrEnum):
     naive_bayes = "naive_bayes"
 
 
+class OutFormat(StrEnum):
+    csv = "csv"
+    parquet = "parquet"
+
+
 class BacktestPeriod(StrEnum):
     month = "month"
     quarter = "quarter"
 
 
 def _history(db: str | None):  # type: ignore[no-untyped-def]
-    from dealflow.store.frames import load_history
+    from dealflow.store.history_cache import cached_history as load_history  # on-disk cache, keyed by the store revision
 
     return load_history(open_store(db))
 
@@ -171,6 +177,8 @@ def generate(
     days: Annotated[int, typer.Option("--days", help="Length of the simulated history in days.")] = 1095,
     start: Annotated[str, typer.Option("--start", help="First day of the simulated history.")] = "2021-01-01",
     db: DbOption = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Write import-ready files to this folder instead of the store.", show_default=False)] = None,
+    out_format: Annotated[OutFormat, typer.Option("--out-format", help="File format for --out.")] = OutFormat.csv,
     format: FormatOption = Format.table,  # noqa: A002
 ) -> None:
     """Write a realistic synthetic pipeline, with each deal's true win probability, into the store.
@@ -179,14 +187,25 @@ def generate(
     setbacks, activities, slipping close dates and lost reasons. The true probabilities let
     `dealflow backtest` print an oracle row.
 
+    With --out, writes owners, accounts, products, deals, stage_history and activities files
+    instead (headers are import field names; import them in that order; close-date edits and
+    true probabilities are not included).
+
     Example:
         dealflow generate --deals 20000 --seed 1 --db synthetic.db
+        dealflow generate --deals 1000000 --out data/ --out-format parquet
     """
     from datetime import date
 
     from dealflow.synthetic import generate as run
+    from dealflow.synthetic.generator import generate_files
 
-    result = run(open_store(db), deals=deals, seed=seed, days=days, start=date.fromisoformat(start))
+    if out is not None:
+        result, paths = generate_files(out, deals=deals, seed=seed, days=days, start=date.fromisoformat(start), fmt=out_format.value)
+        if format is Format.table:
+            console.print("Wrote " + ", ".join(f"{p} ({p.stat().st_size / 1e6:,.1f} MB)" for p in paths.values()))
+    else:
+        result = run(open_store(db), deals=deals, seed=seed, days=days, start=date.fromisoformat(start))
     if format is Format.json:
         print_json(result.to_dict())
     elif format is Format.csv:
@@ -195,6 +214,6 @@ def generate(
         console.print(
             f"Generated {result.deals:,} deals ({result.won:,} won, {result.lost:,} lost, {result.open:,} open) "
             f"from {result.start} to {result.end}: {result.stage_changes:,} stage changes, "
-            f"{result.field_changes:,} close-date edits, {result.activities:,} activities; "
+            f"{result.field_changes:,} close-date edits{' (not in the files)' if out else ''}, {result.activities:,} activities; "
             f"mean true win probability {result.mean_true_probability:.3f}"
         )

@@ -28,7 +28,7 @@ class CohortKind(StrEnum):
 
 
 def _history(db: str | None, as_of: str | None) -> History:
-    from dealflow.store.frames import load_history
+    from dealflow.store.history_cache import cached_history as load_history  # on-disk cache, keyed by the store revision
 
     history = load_history(open_store(db))
     instant = parse_instant(as_of)

@@ -28,7 +28,7 @@ class PeriodKind(StrEnum):
 
 
 def _history(db: str | None, as_of: str | None = None):  # type: ignore[no-untyped-def]
-    from dealflow.store.frames import load_history
+    from dealflow.store.history_cache import cached_history as load_history  # on-disk cache, keyed by the store revision
 
     store = open_store(db)
     try:
@@ -112,7 +112,7 @@ def inspect_(
         dealflow inspect --since 2012-02-01 --as-of 2012-02-08 --format json
     """
     from dealflow.analytics.inspect import inspect_pipeline, pipeline_changes
-    from dealflow.store.frames import load_history
+    from dealflow.store.history_cache import cached_history as load_history  # on-disk cache, keyed by the store revision
 
     store = open_store(db)
     try:

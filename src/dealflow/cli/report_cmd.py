@@ -14,7 +14,7 @@ from dealflow.cli.common import (
     AsOfOption, DbOption, Format, FormatOption, console, err_console, fmt_value, open_store, parse_instant, print_csv,
     print_frame, print_json,
 )
-from dealflow.store.frames import load_history
+from dealflow.store.history_cache import cached_history as load_history  # on-disk cache, keyed by the store revision
 
 NO_DATA_HINT = "no data yet: load a sample with `dealflow sample maven_crm` or import a file (`dealflow import deals FILE`)"
 
@@ -45,13 +45,16 @@ def render_report(report: PipelineReport) -> None:
         f"Open amount {fmt_value(t['open_amount'])}   weighted {fmt_value(t['weighted_amount'])}"
         f"   sales velocity {fmt_value(t['sales_velocity_per_day'])} per day",
     ]
+    if report.money.get("note"):
+        lines.append(f"[yellow]Currency[/]: {report.money['note']}")
     est = report.estimates
     if est["estimated_deals"]:
         lines.append(
             f"[yellow]Estimate[/]: {est['estimated_deals']:,} open deals have no amount; at their product's list price they are "
             f"worth {fmt_value(est['estimated_open_amount'])} (weighted {fmt_value(est['estimated_weighted_amount'])})"
         )
-    console.print(Panel("\n".join(lines), title=f"Pipeline report · {when}", title_align="left"))
+    currency = f" · amounts in {report.money['currency']}" if report.money.get("currency") else ""
+    console.print(Panel("\n".join(lines), title=f"Pipeline report · {when}{currency}", title_align="left"))
     print_frame(report.cycle, "Cycle length (days, created to closed)",
                 labels={"median_days": "median", "p75_days": "p75", "p90_days": "p90", "mean_days": "mean"})
     stages = report.stages if report.stages["pipeline"].n_unique() > 1 else report.stages.drop("pipeline")

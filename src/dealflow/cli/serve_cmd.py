@@ -18,6 +18,8 @@ def serve(
     db: DbOption = None,
     host: Annotated[str, typer.Option(help="Address to listen on (0.0.0.0 for every interface).")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, help="Processes serving requests; each holds its own copy of the data "
+                                                     "in memory and computes its own analyses (see docs/benchmarks.md).")] = 1,
 ) -> None:
     """Start the web app (board, deal pages, dashboards, import) and the REST API under /api.
 
@@ -27,6 +29,7 @@ def serve(
     Example:
         dealflow users add me@example.com --role admin
         dealflow serve --db crm.db --port 8000
+        dealflow serve --db postgresql+psycopg://me@localhost/crm --workers 2
     """
     import uvicorn
 
@@ -34,13 +37,21 @@ def serve(
     from dealflow.web import create_app
 
     settings = settings_for(db)
-    store = Store(settings.database_url)
-    web = create_app(settings, store, warm=True)
+    store = Store(settings.database_url, currency=settings.currency)  # opens (or refuses) the database before saying where
     shown = "localhost" if host in ("127.0.0.1", "0.0.0.0") else host
     console.print(f"dealflow is at [bold]http://{shown}:{port}/[/bold] (API docs at /docs); Ctrl+C stops it.")
     if not settings.secret_key:
         console.print("[dim]DEALFLOW_SECRET_KEY is not set: sessions end when the server restarts.[/dim]")
-    uvicorn.run(web, host=host, port=port, log_level="info")
+    if workers > 1:  # uvicorn starts each worker from an import string: they read the settings from the environment
+        import os
+        import secrets
+
+        store.dispose()
+        os.environ["DEALFLOW_DATABASE_URL"] = settings.database_url
+        os.environ.setdefault("DEALFLOW_SECRET_KEY", settings.secret_key or secrets.token_urlsafe(32))  # one key for every worker
+        uvicorn.run("dealflow.web.app:create_app_from_env", factory=True, workers=workers, host=host, port=port, log_level="info")
+        return
+    uvicorn.run(create_app(settings, store, warm=True), host=host, port=port, log_level="info")
 
 
 def _owner_id(session, owner: str) -> int:  # type: ignore[no-untyped-def]

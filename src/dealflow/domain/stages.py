@@ -18,6 +18,7 @@ _WON_NAMES = {"won", "closed won", "closedwon", "close won", "deal won", "win", 
 _LOST_NAMES = {
     "lost", "closed lost", "closedlost", "close lost", "deal lost", "loss",
     "disqualified", "declined", "cancelled", "canceled", "dead",
+    "closed lost to competition",  # a standard Zoho CRM stage
 }
 
 

@@ -354,6 +354,7 @@ class DealflowScorer(Scorer):
     def fit(self, history: History, cutoff: datetime, *, training: pl.DataFrame | None = None) -> "DealflowScorer":
         """Learn from ``history`` as known at ``cutoff``; ``training`` reuses labelled snapshots
         already built by ``training_snapshots(history, cutoff)`` with the same parameters."""
+        import sklearn.ensemble  # noqa: F401  load OpenMP first: threadpool_limits only reaches loaded libraries
         from threadpoolctl import threadpool_limits
 
         with threadpool_limits(1):  # small data: threads only contend on a shared machine

@@ -6,12 +6,13 @@ needs (won or lost after the cut-off, and when) from the full history.
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 
 import polars as pl
 
 from dealflow.analytics.metrics import DAY_US, days_between
-from dealflow.history import UTC_TIME, History, to_utc
+from dealflow.history import UTC_TIME, History, shift_in_deal, sorted_by_deal, to_utc
 
 
 # Columns every snapshot has, whatever the data holds (activity counts per kind come on top,
@@ -65,12 +66,16 @@ def snapshot(history: History, cutoff: datetime, *, amounts: str | None = None) 
         deals = deals.with_columns(pl.col("list_price").alias("amount"))
     ids = deals.select(pl.col("id").alias("deal_id"))
 
+    # Features only for the deals kept (a few percent of all): every aggregate below is per deal.
+    mine = pl.col("deal_id").is_in(ids["deal_id"].implode())
+    all_acts = h.activities
+    h = replace(h, stage_changes=h.stage_changes.filter(mine), activities=h.activities.filter(mine),
+                field_changes=h.field_changes.filter(mine))
+
     # Stage history so far: visits, changes, regressions (moving back along the progression).
     log = h.stage_log()
     current = log.group_by("deal_id").agg(pl.col("entered_at").last().alias("_entered"))
-    sc = h.stage_changes.sort(["deal_id", "at", "id"]).with_columns(
-        pl.col("to_rank").shift(1).over("deal_id").alias("_prev_rank")
-    )
+    sc = sorted_by_deal(h.stage_changes).with_columns(shift_in_deal(pl.col("to_rank"), 1).alias("_prev_rank"))
     moves = sc.group_by("deal_id").agg(
         (pl.len() - 1).clip(lower_bound=0).alias("stage_changes"),
         ((pl.col("to_rank") < pl.col("_prev_rank")) & (pl.col("to_kind") == "open")).sum().alias("regressions"),
@@ -84,13 +89,19 @@ def snapshot(history: History, cutoff: datetime, *, amounts: str | None = None) 
         (pl.col("at") > lit - pl.duration(days=30)).sum().alias("activities_30d"),
         _days(lit, pl.col("at").max()).alias("days_since_activity"),
     )
-    kinds = sorted(k for k in acts["kind"].unique().to_list() if k is not None)
+    # The kinds recorded by the cut-off on any deal: a column each, even where the kept deals have none.
+    kinds = sorted(k for k in all_acts.filter(pl.col("deal_id").is_not_null())["kind"].unique().to_list() if k is not None)
     if kinds:
         per_kind = (
             acts.group_by(["deal_id", "kind"]).agg(pl.len().alias("n"))
             .with_columns(pl.col("kind").replace_strict({k: kind_column(k) for k in kinds}, return_dtype=pl.String))
             .pivot(on="kind", index="deal_id", values="n", aggregate_function="sum")
         )
+        per_kind = per_kind.with_columns(
+            [pl.lit(None, dtype=pl.UInt32).alias(c) for c in {kind_column(k) for k in kinds} - set(per_kind.columns)]
+        )
+        if "deal_id" not in per_kind.columns:  # no kept deal has any activity
+            per_kind = per_kind.with_columns(pl.lit(None, dtype=pl.Int64).alias("deal_id"))
     else:
         per_kind = pl.DataFrame({"deal_id": []}, schema={"deal_id": pl.Int64})
 

@@ -20,12 +20,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from dealflow.errors import DealflowError
-from dealflow.ingest.history_rows import append_stage_changes, sync_current_stage
-from dealflow.ingest.upsert import chunks, upsert
-from dealflow.ingest.writers import DEFAULT_PIPELINE, Batch, Counts, _naive
+from dealflow.ingest.history_rows import append_changes, sync_current_stage
+from dealflow.ingest.writers import DEFAULT_PIPELINE, Batch, Counts
 from dealflow.store import crm
 from dealflow.store import models as m
-from dealflow.store.bulk import bulk_insert
+from dealflow.store.bulk import insert_frame, select_frame
 from dealflow.ingest.readers import ROW
 
 
@@ -71,35 +70,33 @@ def write_events(s: Session, b: Batch) -> Counts:
     first_stage = stages.group_by("case_id", maintain_order=True).agg(pl.col("stage").first())
     cases = cases.join(first_stage, on="case_id", how="left")
     start = next(n for n in order if kinds[stage_ids[n]] == "open")
-    existing = set()
-    for part in chunks(cases["case_id"].to_list()):
-        existing |= set(s.scalars(select(m.Deal.external_id).where(m.Deal.external_id.in_(part))))
-    new = cases.filter(~pl.col("case_id").is_in(list(existing)))
-    rows = [
-        {"external_id": c, "pipeline_id": pipeline.id, "stage_id": stage_ids[st or start], "status": kinds[stage_ids[st or start]],
-         "created_at": t, "version": 1}
-        for c, t, st in zip(new["case_id"], _naive(new["first"].to_list()), new["stage"])
-    ]
-    inserted, _, _, ids, _ = upsert(s, m.Deal, rows)
-    for part in chunks(sorted(existing)):
-        ids |= {r.external_id: r.id for r in s.execute(select(m.Deal.external_id, m.Deal.id).where(m.Deal.external_id.in_(part)))}
+    known = select_frame(s, "deals", {"external_id": pl.String, "id": pl.Int64}, where_in=("external_id", cases["case_id"]))
+    new = cases.join(known.rename({"external_id": "case_id"}), on="case_id", how="anti", maintain_order="left")
+    stage = pl.col("stage").fill_null(start).replace_strict(stage_ids, return_dtype=pl.Int64)
+    inserted = insert_frame(s, "deals", new.select(
+        pl.col("case_id").alias("external_id"), pl.lit(pipeline.id, pl.Int64).alias("pipeline_id"), stage.alias("stage_id"),
+        stage.replace_strict(kinds, return_dtype=pl.String).alias("status"), pl.col("first").dt.replace_time_zone(None).alias("created_at"),
+        pl.lit(1, pl.Int64).alias("version"),
+    ))
+    ids = select_frame(s, "deals", {"external_id": pl.String, "id": pl.Int64}, where_in=("external_id", cases["case_id"]))
+    ids = ids.rename({"external_id": "case_id", "id": "deal_id"})
 
-    changes = stages.select(
-        pl.col("case_id").replace_strict(ids, return_dtype=pl.Int64).alias("deal_id"),
+    changes = stages.join(ids, on="case_id", how="left", maintain_order="left").select(
+        "deal_id",
         pl.col("stage").replace_strict(stage_ids, return_dtype=pl.Int64).alias("to_stage_id"),
         pl.col("timestamp").dt.replace_time_zone(None).alias("at"),
         pl.col("resource").alias("by") if "resource" in stages.columns else pl.lit(None, pl.String).alias("by"),
         pl.col("reason").alias("lost_reason"),
     )
-    n_changes = append_stage_changes(s, changes)
-    sync_current_stage(s, list(ids.values()))
+    n_changes, history = append_changes(s, changes)
+    sync_current_stage(s, ids["deal_id"], history)
 
     n_activities = _write_work_items(s, ev.filter(pl.col("activity").is_in(list(kind_of))), kind_of, ids)
-    b.notes.append(f"{len(ids):,} deal(s) ({inserted:,} new), {n_changes:,} new stage change(s), {n_activities:,} new activit(ies)")
-    return Counts(inserted, 0, len(ids) - inserted)
+    b.notes.append(f"{ids.height:,} deal(s) ({inserted:,} new), {n_changes:,} new stage change(s), {n_activities:,} new activit(ies)")
+    return Counts(inserted, 0, ids.height - inserted)
 
 
-def _write_work_items(s: Session, ev: pl.DataFrame, kind_of: dict[str, str], deal_ids: dict[str, int]) -> int:
+def _write_work_items(s: Session, ev: pl.DataFrame, kind_of: dict[str, str], deal_ids: pl.DataFrame) -> int:
     if ev.is_empty():
         return 0
     if "lifecycle" not in ev.columns:
@@ -120,8 +117,7 @@ def _write_work_items(s: Session, ev: pl.DataFrame, kind_of: dict[str, str], dea
         .when(pl.col("lifecycle") == "COMPLETE").then(pl.col("timestamp"))
         .otherwise(None).alias("ended_at"),
     )
-    items = items.with_columns(
-        pl.col("case_id").replace_strict(deal_ids, return_dtype=pl.Int64).alias("deal_id"),
+    items = items.join(deal_ids, on="case_id", how="left", maintain_order="left").with_columns(
         pl.col("activity").replace_strict(kind_of, return_dtype=pl.String).alias("kind"),
         pl.col("timestamp").dt.replace_time_zone(None).alias("at"),
         pl.col("ended_at").dt.replace_time_zone(None),
@@ -131,10 +127,6 @@ def _write_work_items(s: Session, ev: pl.DataFrame, kind_of: dict[str, str], dea
         pl.concat_str([pl.col("case_id"), pl.col("activity"), pl.col("at").dt.strftime("%Y-%m-%dT%H:%M:%S%.3f"), pl.col("_n").cast(pl.String)], separator="|").alias("external_id"),
         (pl.col("resource") if "resource" in items.columns else pl.lit(None, pl.String)).alias("resource"),
     )
-    rows = items.select("external_id", "deal_id", "kind", "at", "ended_at", "outcome", "resource").to_dicts()
-    existing = set()
-    for part in chunks([r["external_id"] for r in rows]):
-        existing |= set(s.scalars(select(m.Activity.external_id).where(m.Activity.external_id.in_(part))))
-    fresh = [r for r in rows if r["external_id"] not in existing]
-    bulk_insert(s, m.Activity, fresh)
-    return len(fresh)
+    rows = items.select("external_id", "deal_id", "kind", "at", "ended_at", "outcome", "resource")
+    stored = select_frame(s, "activities", {"external_id": pl.String}, where_in=("external_id", rows["external_id"]))
+    return insert_frame(s, "activities", rows.join(stored, on="external_id", how="anti", maintain_order="left"))

@@ -8,7 +8,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-FieldType = Literal["str", "float", "int", "datetime", "date", "bool"]
+# "money": an amount that may name its currency ("€1.200") and is checked for sign and size.
+# "probability": "35%", "35" or "0.35", stored as 0.35.
+FieldType = Literal["str", "float", "int", "money", "probability", "datetime", "date", "bool"]
 
 
 @dataclass(frozen=True)
@@ -31,7 +33,7 @@ KINDS: dict[str, tuple[Field, ...]] = {
         F("sector", "str", "industry", "sector", "vertical"),
         F("country", "str", "country", "office location", "billing country", "hq country", "location"),
         F("employees", "int", "employees", "number of employees", "employee count", "headcount"),
-        F("revenue", "float", "revenue", "annual revenue"),
+        F("revenue", "money", "revenue", "annual revenue"),
         F("year_established", "int", "year established", "founded", "founded year", "year founded"),
         F("parent", "str", "parent", "parent account", "subsidiary of", "parent company"),
     ),
@@ -47,7 +49,7 @@ KINDS: dict[str, tuple[Field, ...]] = {
         F("external_id", "str", "product id", "product code", "sku", "id"),
         F("name", "str", "product", "product name", "name", "item", required=True),
         F("family", "str", "family", "product family", "series", "category", "product line"),
-        F("list_price", "float", "list price", "price", "sales price", "unit price", "msrp"),
+        F("list_price", "money", "list price", "price", "sales price", "unit price", "msrp"),
     ),
     "owners": (
         F("external_id", "str", "owner id", "user id", "employee id", "agent id"),
@@ -65,14 +67,16 @@ KINDS: dict[str, tuple[Field, ...]] = {
         F("product", "str", "product", "product name", "products", "item"),
         F("pipeline", "str", "pipeline", "deal - pipeline", "sales process"),
         F("stage", "str", "stage", "deal stage", "dealstage", "deal - stage", "opportunity stage", "status"),
-        F("amount", "float", "amount", "value", "deal value", "close value", "revenue", "deal - value", "expected revenue", "amount requested"),
+        F("amount", "money", "amount", "value", "deal value", "close value", "revenue", "deal - value", "expected revenue", "amount requested"),
         F("currency", "str", "currency", "amount currency", "currency code", "deal - currency"),
+        F("probability", "probability", "probability", "probability (%)", "win probability", "deal probability"),
         F("source", "str", "source", "lead source", "deal source", "original source", "channel"),
         F("created_at", "datetime", "created", "created date", "create date", "created at", "creation date", "deal - deal created", "registered at", "opened"),
         F("expected_close_date", "date", "expected close date", "close date expected", "expected close", "deal - expected close date"),
         F("closed_at", "datetime", "close date", "closed date", "closed at", "closed", "deal - won time", "deal - close time", "date closed"),
         F("lost_reason", "str", "lost reason", "loss reason", "closed lost reason", "deal - lost reason", "reason lost"),
         F("status", "str", "won/lost", "outcome", "is won", "deal status"),
+        F("true_probability", "float", "true probability", help="synthetic data only: the probability the deal was drawn with"),
     ),
     "leads": (
         F("external_id", "str", "lead id", "prospect id", "record id", "id", "lead number", required=True),
@@ -108,6 +112,12 @@ KINDS: dict[str, tuple[Field, ...]] = {
         F("at", "datetime", "date", "start", "started at", "due date", "activity date", "timestamp", "at", required=True),
         F("ended_at", "datetime", "end", "ended at", "completed at", "end date"),
         F("outcome", "str", "outcome", "result", "status"),
+        F("resource", "str", "resource", "performer"),
+    ),
+    "rates": (  # exchange rates: company-currency units per 1 unit of ``currency`` from ``valid_from`` on
+        F("valid_from", "date", "date", "valid from", "effective date", "effective from", "rate date", "as of", "day", "from date", "start date", required=True),
+        F("currency", "str", "currency", "currency code", "code", "iso code", "ccy", "from currency", "source currency", required=True),
+        F("rate", "float", "rate", "exchange rate", "fx rate", "conversion rate", "rate to company currency", "value", required=True),
     ),
     "events": (
         F("case_id", "str", "case id", "case", "case:concept:name", "application id", "deal id", "trace id", required=True),

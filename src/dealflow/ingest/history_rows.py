@@ -1,78 +1,99 @@
-"""Appending stage changes without duplicates, and setting each deal's current stage from them."""
-from __future__ import annotations
+"""Appending stage changes without duplicates, and setting each deal's current stage from them.
 
-from datetime import datetime
+Columnar: the stored history of the deals in a file is read as one frame, new rows are found
+with an anti-join on the natural key (deal, stage, time), each is linked to the stage before it
+over the deal's whole history (stored and new together), and the deals' current stage is
+computed per deal in Polars and written only where it changed.
+"""
+from __future__ import annotations
 
 import polars as pl
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from dealflow.ingest.upsert import chunks
 from dealflow.store import models as m
-from dealflow.store.bulk import bulk_insert, bulk_update
+from dealflow.store.bulk import Types, insert_frame, select_frame, update_frame
+
+_STORED: Types = {"id": pl.Int64, "deal_id": pl.Int64, "to_stage_id": pl.Int64, "at": pl.Datetime("us"), "lost_reason": pl.String}
+_DEAL_STATE: Types = {"id": pl.Int64, "stage_id": pl.Int64, "status": pl.String, "closed_at": pl.Datetime("us"), "lost_reason": pl.String}
 
 
 def append_stage_changes(session: Session, changes: pl.DataFrame) -> int:
-    """Insert stage changes (deal_id, to_stage_id, at, by, lost_reason) not already stored.
+    """Insert stage changes (deal_id, to_stage_id, at, by, lost_reason[, from_stage_id]) not already stored.
 
     ``from_stage_id`` is derived from the deal's whole history, stored and new together;
     consecutive changes to the same stage are dropped (a deal cannot enter the stage it is in).
+    A given ``from_stage_id`` is used only for a deal's first change.
     """
+    inserted, _ = append_changes(session, changes)
+    return inserted
+
+
+def append_changes(session: Session, changes: pl.DataFrame) -> tuple[int, pl.DataFrame | None]:
+    """``append_stage_changes``, also returning the full history (stored + inserted) of the deals
+    touched, for ``sync_current_stage``. Rows are taken in the order given: it breaks ties in time."""
     if changes.is_empty():
-        return 0
-    for col, dtype in (("by", pl.String), ("lost_reason", pl.String), ("from_stage_id", pl.Int64)):
-        if col not in changes.columns:
-            changes = changes.with_columns(pl.lit(None, dtype).alias(col))
-    deal_ids = changes["deal_id"].unique().to_list()
-    stored_rows = []
-    for part in chunks(deal_ids):
-        stored_rows += session.execute(
-            select(m.StageChange.id, m.StageChange.deal_id, m.StageChange.to_stage_id, m.StageChange.at)
-            .where(m.StageChange.deal_id.in_(part))
-        ).all()
-    stored = pl.DataFrame(
-        [tuple(r) for r in stored_rows],
-        schema={"id": pl.Int64, "deal_id": pl.Int64, "to_stage_id": pl.Int64, "at": pl.Datetime("us")},
-        orient="row",
-    )
+        return 0, None
+
+    def given(col: str, dtype: pl.DataType | type[pl.DataType]) -> pl.Expr:
+        return pl.col(col).cast(dtype) if col in changes.columns else pl.lit(None, dtype)
+
+    at = pl.col("at")
+    if getattr(changes.schema["at"], "time_zone", None):
+        at = at.dt.convert_time_zone("UTC").dt.replace_time_zone(None)
+    stored = select_frame(session, "stage_changes", _STORED, where_in=("deal_id", changes["deal_id"].cast(pl.Int64)))
     new = changes.select(
         pl.lit(None, pl.Int64).alias("id"), pl.col("deal_id").cast(pl.Int64), pl.col("to_stage_id").cast(pl.Int64),
-        pl.col("at").cast(pl.Datetime("us")), "by", "lost_reason", pl.col("from_stage_id").alias("_from_given"),
-        pl.int_range(0, pl.len()).alias("_order"),
-    ).join(stored.select("deal_id", "to_stage_id", "at"), on=["deal_id", "to_stage_id", "at"], how="anti")
+        at.cast(pl.Datetime("us")).alias("at"), given("lost_reason", pl.String).alias("lost_reason"), given("by", pl.String).alias("by"),
+        given("from_stage_id", pl.Int64).alias("_from_given"), pl.int_range(0, pl.len(), dtype=pl.Int64).alias("_order"),
+    ).join(stored.select("deal_id", "to_stage_id", "at"), on=["deal_id", "to_stage_id", "at"], how="anti", maintain_order="left")
     new = new.unique(subset=["deal_id", "to_stage_id", "at"], keep="first", maintain_order=True)
     if new.is_empty():
-        return 0
+        return 0, stored
     both = pl.concat(
-        [stored.with_columns(pl.lit(None, pl.String).alias("by"), pl.lit(None, pl.String).alias("lost_reason"),
-                             pl.lit(None, pl.Int64).alias("_from_given"), pl.lit(-1, pl.Int64).alias("_order")),
-         new.with_columns(pl.col("_order").cast(pl.Int64))],
-        how="vertical_relaxed",
-    ).sort(["deal_id", "at", "_order"])
+        [stored.with_columns(pl.lit(None, pl.String).alias("by"), pl.lit(None, pl.Int64).alias("_from_given"),
+                             pl.lit(-1, pl.Int64).alias("_order")).select(new.columns),
+         new],
+    ).sort(["deal_id", "at", "_order", "id"], nulls_last=True)
     # The stage before, from the history; a deal with no earlier row keeps the stage it was known in.
     both = both.with_columns(pl.coalesce(pl.col("to_stage_id").shift(1).over("deal_id"), "_from_given").alias("from_stage_id"))
     fresh = both.filter(pl.col("id").is_null() & (pl.col("from_stage_id").is_null() | (pl.col("from_stage_id") != pl.col("to_stage_id"))))
-    rows = fresh.select("deal_id", "from_stage_id", "to_stage_id", "at", "by", "lost_reason").to_dicts()
-    bulk_insert(session, m.StageChange, rows)
-    return len(rows)
+    insert_frame(session, "stage_changes", fresh.select("deal_id", "from_stage_id", "to_stage_id", "at", "by", "lost_reason"))
+    # New rows get ids above every stored one, in insertion order: that order decides ties in time.
+    top = int(stored["id"].max() or 0) if stored.height else 0  # type: ignore[arg-type]
+    fresh_ids = (pl.int_range(1, pl.len() + 1, dtype=pl.Int64) + top).alias("id")
+    history = pl.concat([stored, fresh.select(fresh_ids, "deal_id", "to_stage_id", "at", "lost_reason")])
+    return fresh.height, history
 
 
-def sync_current_stage(session: Session, deal_ids: list[int]) -> None:
-    """Set stage, status, closed_at and lost reason of each deal from its latest stage change."""
-    kinds = {r.id: r.kind for r in session.execute(select(m.Stage.id, m.Stage.kind))}
-    latest: dict[int, tuple[int, datetime, str | None]] = {}
-    for part in chunks(deal_ids):
-        for r in session.execute(
-            select(m.StageChange.deal_id, m.StageChange.to_stage_id, m.StageChange.at, m.StageChange.lost_reason)
-            .where(m.StageChange.deal_id.in_(part)).order_by(m.StageChange.deal_id, m.StageChange.at, m.StageChange.id)
-        ):
-            latest[r.deal_id] = (r.to_stage_id, r.at, r.lost_reason)
-    rows = []
-    for deal_id, (stage_id, at, reason) in latest.items():
-        kind = kinds[stage_id]
-        rows.append({
-            "id": deal_id, "stage_id": stage_id, "status": kind,
-            "closed_at": at if kind != "open" else None,
-            "lost_reason": reason if kind == "lost" else None,
-        })
-    bulk_update(session, m.Deal, rows)
+def sync_current_stage(session: Session, deal_ids: list[int] | pl.Series, history: pl.DataFrame | None = None) -> int:
+    """Set stage, status, closed_at and lost reason of each deal from its latest stage change.
+
+    ``history`` (id, deal_id, to_stage_id, at, lost_reason) may hold the full history of some
+    of the deals already; the others' is read. Only deals whose values change are written;
+    returns how many."""
+    ids = pl.Series("deal_id", deal_ids, dtype=pl.Int64).unique()
+    if ids.is_empty():
+        return 0
+    if history is None:
+        history = pl.DataFrame(schema=_STORED)
+    missing = ids.to_frame().join(history.select("deal_id").unique(), on="deal_id", how="anti")["deal_id"]
+    if missing.len():
+        history = pl.concat([history.select(list(_STORED)), select_frame(session, "stage_changes", _STORED, where_in=("deal_id", missing))])
+    kinds = pl.DataFrame([tuple(r) for r in session.execute(select(m.Stage.id, m.Stage.kind))],
+                         schema={"to_stage_id": pl.Int64, "kind": pl.String}, orient="row")
+    latest = (
+        history.join(ids.to_frame(), on="deal_id", how="semi")
+        .sort(["deal_id", "at", "id"]).group_by("deal_id").last()
+        .join(kinds, on="to_stage_id", how="left")
+        .select(
+            pl.col("deal_id").alias("id"), pl.col("to_stage_id").alias("stage_id"), pl.col("kind").alias("status"),
+            pl.when(pl.col("kind") != "open").then(pl.col("at")).alias("closed_at"),
+            pl.when(pl.col("kind") == "lost").then(pl.col("lost_reason")).alias("lost_reason"),
+        )
+    )
+    current = select_frame(session, "deals", _DEAL_STATE, where_in=("id", latest["id"]))
+    changed = latest.join(current, on="id", how="left", suffix="_was").filter(
+        pl.any_horizontal(pl.col(c).ne_missing(pl.col(f"{c}_was")) for c in ("stage_id", "status", "closed_at", "lost_reason"))
+    ).select(list(_DEAL_STATE))
+    return update_frame(session, "deals", changed)

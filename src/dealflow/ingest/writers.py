@@ -15,13 +15,13 @@ from dealflow.errors import DealflowError, ImportFailed, RowProblem
 from dealflow.domain.names import match_name
 from dealflow.domain.stages import stage_kind_from_name
 from dealflow.ingest.fields import STAGE_DATE_PREFIX
-from dealflow.ingest.history_rows import append_stage_changes, sync_current_stage
+from dealflow.ingest.history_rows import append_changes, append_stage_changes, sync_current_stage
 from dealflow.ingest.mapping import Mapping
 from dealflow.ingest.readers import ROW
 from dealflow.ingest.upsert import chunks, resolve_names, upsert
 from dealflow.store import crm
 from dealflow.store import models as m
-from dealflow.store.bulk import bulk_insert
+from dealflow.store.bulk import any_stored, bulk_insert, drop_staged, insert_frame, select_frame, stage_frame, upsert_staged
 
 DEFAULT_PIPELINE = "Sales"
 
@@ -210,7 +210,7 @@ def write_deals(s: Session, b: Batch) -> Counts:
     external = b.col("external_id")
     existing = {r.external_id: r for r in _existing_deals(s, external)}
     problems: list[RowProblem] = []
-    rows = _records(b, ["name", "amount", "currency", "source", "created_at", "expected_close_date", "lost_reason"])
+    rows = _records(b, ["name", "amount", "currency", "source", "created_at", "expected_close_date", "lost_reason", "true_probability"])
     columns = zip(external, pipeline_names, raw_stages, b.col("account"), b.col("owner"), _attributes(b),
                   _naive(b.col("closed_at")), b.col(ROW), range(len(rows)))
     for row, (ext, pipe, stage, account, owner, attrs, closed, line, i) in zip(rows, columns):
@@ -336,25 +336,21 @@ def _write_deal_products(s: Session, ids: dict[str, int], external: list[str], p
 
 
 # -- histories -----------------------------------------------------------------------------
-
-def _known(s: Session, model: Any, refs: list[str | None]) -> dict[str, int]:
-    found: dict[str, int] = {}
-    for part in chunks(sorted({r for r in refs if r})):
-        found |= {r.external_id: r.id for r in s.execute(select(model.external_id, model.id).where(model.external_id.in_(part)))}
-    return found
-
+# Millions of rows: references are resolved by joins against one frame of stored ids, new rows
+# found by anti-joins, and rows written from frames (store.bulk), never per-row Python.
 
 def _unknown_references(s: Session, frame: pl.DataFrame, column_of: dict[str, str], source: str) -> list[RowProblem]:
     """Rows naming a deal (or lead) that is not stored: checked before anything is written,
     so that --skip-invalid can set those rows aside like any other invalid row."""
     problems = []
-    for field_name, model, what in (("deal", m.Deal, "deal"), ("lead", m.Lead, "lead")):
+    for field_name, table, what in (("deal", "deals", "deal"), ("lead", "leads", "lead")):
         if field_name not in frame.columns:
             continue
-        refs = frame[field_name].to_list()
-        known = _known(s, model, refs)
+        known = select_frame(s, table, {"external_id": pl.String}, where_in=("external_id", frame[field_name]))
+        bad = frame.select(ROW, field_name).filter(pl.col(field_name).is_not_null()).join(
+            known.rename({"external_id": field_name}), on=field_name, how="anti", maintain_order="left")
         problems += [RowProblem(source, row, column_of[field_name], ref, f"is not a known {what}; import the {what}s first")
-                     for row, ref in zip(frame[ROW].to_list(), refs) if ref and ref not in known]
+                     for row, ref in bad.iter_rows()]
     return problems
 
 
@@ -370,53 +366,100 @@ def _activity_references(s: Session, frame: pl.DataFrame, column_of: dict[str, s
 REFERENCE_CHECKS = {"stage_history": _unknown_references, "activities": _activity_references}
 
 
-def _deal_ids(s: Session, b: Batch, column: str = "deal") -> dict[str, int]:
-    return _known(s, m.Deal, b.col(column))
+def _naive_col(frame: pl.DataFrame, name: str) -> pl.Expr:
+    """A datetime column as naive UTC microseconds (what the store keeps)."""
+    col = pl.col(name)
+    if getattr(frame.schema[name], "time_zone", None):
+        col = col.dt.convert_time_zone("UTC").dt.replace_time_zone(None)
+    return col.cast(pl.Datetime("us")).alias(name)
+
+
+def _text(b: Batch, name: str) -> pl.Expr:
+    return pl.col(name).cast(pl.String) if b.has(name) else pl.lit(None, pl.String).alias(name)
+
+
+def _with_ids(s: Session, frame: pl.DataFrame, ref: str, table: str, alias: str, extra: dict[str, Any] | None = None) -> pl.DataFrame:
+    """Add ``alias``: the id of the ``table`` row that column ``ref`` names (null if none), by a
+    join against one frame of the stored ids."""
+    if ref not in frame.columns:
+        return frame.with_columns(pl.lit(None, pl.Int64).alias(alias))
+    cols = {"external_id": pl.String, "id": pl.Int64} | (extra or {})
+    known = select_frame(s, table, cols, where_in=("external_id", frame[ref])).rename({"external_id": ref, "id": alias})
+    return frame.join(known, on=ref, how="left", maintain_order="left")
 
 
 def write_stage_history(s: Session, b: Batch) -> Counts:
-    deals = _deal_ids(s, b)
-    pipelines = dict(s.execute(select(m.Deal.id, m.Deal.pipeline_id).where(m.Deal.id.in_(list(deals.values())))).all()) if len(deals) < 30000 else \
-        dict(s.execute(select(m.Deal.id, m.Deal.pipeline_id)).all())
-    needed: dict[int, list[str]] = {}
-    for ref, stage in zip(b.col("deal"), b.col("stage")):
-        needed.setdefault(pipelines[deals[ref]], []).append(stage)
-    stage_ids: dict[tuple[int, str], int] = {}
-    for pid, names in needed.items():
+    rows = _with_ids(s, b.frame, "deal", "deals", "deal_id", {"pipeline_id": pl.Int64})
+    unknown = rows.filter(pl.col("deal_id").is_null())
+    if unknown.height:  # checked before the write; only a deal deleted meanwhile gets here
+        raise ImportFailed([RowProblem(b.source, r, "deal", v, "is not a known deal; import the deals first")
+                            for r, v in unknown.select(ROW, "deal").iter_rows()])
+    # Each pipeline gets the stages its deals name, in the order the file first names them.
+    wanted = rows.select("pipeline_id", "stage").unique(maintain_order=True)
+    stage_ids = []
+    for (pid,), names in wanted.group_by("pipeline_id", maintain_order=True):
         pname = s.scalar(select(m.Pipeline.name).where(m.Pipeline.id == pid))
-        crm.ensure_pipeline(s, pname, list(dict.fromkeys(names)))  # type: ignore[arg-type]
-        stage_ids |= {(pid, r.name): r.id for r in s.execute(select(m.Stage.id, m.Stage.name).where(m.Stage.pipeline_id == pid))}
-    frame = pl.DataFrame({
-        "deal_id": [deals[r] for r in b.col("deal")],
-        "to_stage_id": [stage_ids[(pipelines[deals[r]], st)] for r, st in zip(b.col("deal"), b.col("stage"))],
-        "at": _naive(b.col("at")),
-        "by": b.col("by"),
-        "lost_reason": b.col("lost_reason"),
-    }, schema={"deal_id": pl.Int64, "to_stage_id": pl.Int64, "at": pl.Datetime("us"), "by": pl.String, "lost_reason": pl.String})
-    inserted = append_stage_changes(s, frame.sort("at", maintain_order=True))
-    sync_current_stage(s, sorted(set(deals.values())))
+        crm.ensure_pipeline(s, pname, names["stage"].to_list())  # type: ignore[arg-type]
+        stage_ids += [(pid, r.name, r.id) for r in s.execute(select(m.Stage.id, m.Stage.name).where(m.Stage.pipeline_id == pid))]
+    stages = pl.DataFrame(stage_ids, schema={"pipeline_id": pl.Int64, "stage": pl.String, "to_stage_id": pl.Int64}, orient="row")
+    frame = rows.join(stages, on=["pipeline_id", "stage"], how="left", maintain_order="left").select(
+        "deal_id", "to_stage_id", _naive_col(b.frame, "at"), _text(b, "by"), _text(b, "lost_reason"))
+    # Ties in time keep the file's order (stable sort).
+    inserted, history = append_changes(s, frame.sort("at", maintain_order=True))
+    sync_current_stage(s, frame["deal_id"], history)
     return Counts(inserted, 0, b.frame.height - inserted)
 
 
+def _iso(at: pl.Expr) -> pl.Expr:
+    """Python's ``datetime.isoformat()`` of a naive datetime: microseconds only when not zero."""
+    return pl.when(at.dt.microsecond() == 0).then(at.dt.strftime("%Y-%m-%dT%H:%M:%S")).otherwise(at.dt.strftime("%Y-%m-%dT%H:%M:%S%.6f"))
+
+
 def write_activities(s: Session, b: Batch) -> Counts:
-    deals = _deal_ids(s, b) if b.has("deal") else {}
-    leads = _known(s, m.Lead, b.col("lead")) if b.has("lead") else {}
-    owners = resolve_names(s, m.Owner, b.col("owner"), create={}, notes=b.notes, label="owner")
-    rows = _records(b, ["kind", "subject", "at", "ended_at", "outcome"])
-    problems = []
-    refs = zip(b.col("deal"), b.col("lead"), b.col("owner"), b.col("external_id"), b.col(ROW))
-    for row, (deal_ref, lead_ref, owner, ext, line) in zip(rows, refs):
-        row["deal_id"] = deals.get(deal_ref) if deal_ref else None
-        row["lead_id"] = leads.get(lead_ref) if lead_ref else None
-        if row["deal_id"] is None and row["lead_id"] is None:
-            problems.append(RowProblem(b.source, line, "lead" if lead_ref else "deal", lead_ref,
-                                       "names no known deal or lead; an activity belongs to one"))
-        if b.has("owner"):
-            row["owner_id"] = owners.get(owner) if owner else None
-        row["external_id"] = ext or f"{deal_ref or lead_ref}|{row['kind']}|{row['at'].isoformat()}"
-    if problems:
-        raise ImportFailed(problems)
-    return _result(upsert(s, m.Activity, rows))
+    at = _naive_col(b.frame, "at")
+    ref = pl.coalesce([pl.col(c) for c in ("deal", "lead") if b.has(c)])
+    generated = pl.concat_str([ref, pl.col("kind"), _iso(at)], separator="|")
+    f = _with_ids(s, _with_ids(s, b.frame, "deal", "deals", "deal_id"), "lead", "leads", "lead_id")
+    orphan = f.filter(pl.col("deal_id").is_null() & pl.col("lead_id").is_null())
+    if orphan.height:
+        lead = pl.col("lead") if b.has("lead") else pl.lit(None, pl.String)
+        raise ImportFailed([RowProblem(b.source, r, "lead" if v else "deal", v, "names no known deal or lead; an activity belongs to one")
+                            for r, v in orphan.select(ROW, lead).iter_rows()])
+    columns: list[pl.Expr] = [
+        (pl.coalesce(pl.col("external_id"), generated) if b.has("external_id") else generated).alias("external_id"),
+        pl.col("deal_id"), pl.col("lead_id"), pl.col("kind"), at,
+    ]
+    columns += [pl.col(c) for c in ("subject", "outcome", "resource") if b.has(c)]
+    if b.has("ended_at"):
+        columns.append(_naive_col(b.frame, "ended_at"))
+    if b.has("owner"):
+        owners = resolve_names(s, m.Owner, b.frame["owner"].unique().to_list(), create={}, notes=b.notes, label="owner")
+        columns.append(pl.col("owner").replace_strict(owners, default=None, return_dtype=pl.Int64).alias("owner_id"))
+    # An id given twice: the last row wins, as it would row by row.
+    rows = f.select(columns).unique(subset=["external_id"], keep="last", maintain_order=True)
+    if not any_stored(s, "activities", "external_id", rows["external_id"]):
+        inserted, updated = insert_frame(s, "activities", rows), 0  # a first import: nothing to compare
+    else:  # the database compares stored and given values; nothing is read back
+        stage_frame(s, "_activity_rows", rows)
+        inserted, updated = upsert_staged(s, "activities", "_activity_rows", "external_id", rows.columns[1:])
+        drop_staged(s, "_activity_rows")
+    return Counts(inserted, updated, b.frame.height - inserted - updated)
+
+
+# -- exchange rates ------------------------------------------------------------------------
+
+def write_rates(s: Session, b: Batch) -> Counts:
+    """Upsert rates keyed by (currency, valid_from): a changed rate is updated, an equal one left alone."""
+    rows = [{"currency": c.strip().upper(), "valid_from": d, "rate": r} for c, d, r in zip(b.col("currency"), b.col("valid_from"), b.col("rate"))]
+    stored = {(r.currency, r.valid_from): (r.id, r.rate) for r in s.execute(select(m.ExchangeRate.id, m.ExchangeRate.currency,
+                                                                                   m.ExchangeRate.valid_from, m.ExchangeRate.rate))}
+    new = [r for r in rows if (r["currency"], r["valid_from"]) not in stored]
+    changed = [{"id": stored[k][0], "rate": r["rate"]} for r in rows if (k := (r["currency"], r["valid_from"])) in stored and stored[k][1] != r["rate"]]
+    if new:
+        bulk_insert(s, m.ExchangeRate, new)
+    if changed:
+        s.execute(update(m.ExchangeRate), changed)
+    return Counts(len(new), len(changed), len(rows) - len(new) - len(changed))
 
 
 WRITERS: dict[str, Callable[[Session, Batch], Counts]] = {
@@ -428,4 +471,5 @@ WRITERS: dict[str, Callable[[Session, Batch], Counts]] = {
     "leads": write_leads,
     "stage_history": write_stage_history,
     "activities": write_activities,
+    "rates": write_rates,
 }

@@ -1,18 +1,21 @@
 """Set-based writes for imports: executemany on SQLite, COPY on PostgreSQL.
 
 PostgreSQL's COPY streams rows in one round trip; updates go through a temporary table
-and one ``UPDATE ... FROM``. Both run inside the caller's transaction.
+and one ``UPDATE ... FROM``. Both run inside the caller's transaction. The ``*_frame``
+functions take and return Polars frames, for imports of millions of rows.
 """
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import JSON, update
+import polars as pl
+from sqlalchemy import JSON, text, update
 from sqlalchemy.orm import Session
 
 COPY_THRESHOLD = 200  # below this, plain statements are as fast
+REVISION_TRIGGER = "dealflow_rev_"  # store/revision.py's trigger names: <prefix><table>_ins
 
 
 def _is_postgres(session: Session) -> bool:
@@ -82,3 +85,299 @@ def bulk_update(session: Session, model: type, rows: Sequence[dict[str, Any]]) -
     with raw.cursor() as cur:  # type: ignore[union-attr]
         cur.execute(f'UPDATE "{table.name}" SET {sets} FROM "{tmp}" t WHERE "{table.name}".id = t.id')
         cur.execute(f'DROP TABLE "{tmp}"')
+
+
+# -- columnar: Polars frames in and out, no per-row dicts ------------------------------------
+
+# How SQLAlchemy's SQLite dialect stores DateTime and Date: rows written here must read back
+# exactly like rows written through the ORM.
+SQLITE_DATETIME = "%Y-%m-%d %H:%M:%S%.6f"
+SQLITE_DATE = "%Y-%m-%d"
+FRAME_CHUNK = 250_000
+Types = Mapping[str, "pl.DataType | type[pl.DataType]"]  # column -> Polars type  # rows per executemany / COPY batch: bounds the Python objects alive at once
+
+
+SQLITE_CACHE_KIB = 256 * 1024
+
+
+def _driver(session: Session) -> Any:
+    """The DBAPI connection under the session's transaction (begun if it was not)."""
+    return session.connection().connection.driver_connection
+
+
+def _roomy_cache(con: Any) -> None:
+    """Let a big SQLite transaction keep its dirty pages in memory: with the default 2 MB
+    cache, it spills pages to the WAL and rewrites them again and again."""
+    cur = con.cursor()
+    try:
+        if -int(cur.execute("PRAGMA cache_size").fetchone()[0]) < SQLITE_CACHE_KIB:
+            cur.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
+    finally:
+        cur.close()
+
+
+def _sqlite_values(frame: pl.DataFrame) -> pl.DataFrame:
+    """Dates and times as the text SQLAlchemy writes; everything else as is."""
+    out = []
+    for name, dtype in frame.schema.items():
+        col = pl.col(name)
+        if isinstance(dtype, pl.Datetime):
+            col = (col.dt.replace_time_zone(None) if dtype.time_zone else col).dt.strftime(SQLITE_DATETIME)
+        elif dtype == pl.Date:
+            col = col.dt.strftime(SQLITE_DATE)
+        elif dtype == pl.Boolean:
+            col = col.cast(pl.Int64)
+        out.append(col.alias(name))
+    return frame.select(out)
+
+
+def _tuples(frame: pl.DataFrame) -> Iterator[tuple[Any, ...]]:
+    """Rows of ``frame`` as tuples, converted a column at a time and a chunk at a time."""
+    for start in range(0, frame.height, FRAME_CHUNK):
+        part = frame.slice(start, FRAME_CHUNK)
+        yield from zip(*(part[c].to_list() for c in part.columns))
+
+
+def _copy_csv(session: Session, table: str, frame: pl.DataFrame) -> None:
+    """COPY ``frame`` into ``table`` as CSV written by Polars (no Python loop over rows)."""
+    cols = ", ".join(f'"{c}"' for c in frame.columns)
+    text = frame.select(
+        (pl.col(c).dt.replace_time_zone(None) if isinstance(t, pl.Datetime) and t.time_zone else pl.col(c))
+        for c, t in frame.schema.items()
+    )
+    with _driver(session).cursor() as cur, cur.copy(f'COPY "{table}" ({cols}) FROM STDIN WITH (FORMAT csv)') as copy:
+        for start in range(0, text.height, FRAME_CHUNK):
+            # Unquoted empty = NULL in COPY's CSV; Polars quotes empty strings, so '' stays ''.
+            copy.write(text.slice(start, FRAME_CHUNK).write_csv(include_header=False, null_value="",
+                                                               datetime_format="%Y-%m-%d %H:%M:%S%.6f"))
+
+
+def insert_frame(session: Session, table: str, frame: pl.DataFrame) -> int:
+    """Insert every row of ``frame`` (columns = table columns) in the session's transaction."""
+    if frame.is_empty():
+        return 0
+    session.flush()
+    if _is_postgres(session):
+        _copy_csv(session, table, frame)
+        return frame.height
+    cols = ", ".join(f'"{c}"' for c in frame.columns)
+    marks = ", ".join("?" for _ in frame.columns)
+    con = _driver(session)
+    _roomy_cache(con)
+    cur = con.cursor()
+    try:
+        # The store-revision row trigger (store/revision.py) fires once per row: for a big
+        # insert, set it aside inside this transaction and bump the revision once instead.
+        # Inside the import's transaction (begun here if no write has begun it yet: sqlite3
+        # would only begin it at this INSERT), so a failure's rollback puts the trigger back.
+        rev = cur.execute("SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ? AND name = ?",
+                          (table, f"{REVISION_TRIGGER}{table}_ins")).fetchall() if frame.height >= COPY_THRESHOLD else []
+        if rev and not con.in_transaction:
+            cur.execute("BEGIN")
+        for name, _ in rev:
+            cur.execute(f'DROP TRIGGER "{name}"')
+        cur.executemany(f'INSERT INTO "{table}" ({cols}) VALUES ({marks})', _tuples(_sqlite_values(frame)))
+        for _, sql in rev:
+            cur.execute(sql)
+            cur.execute("UPDATE store_revision SET token = lower(hex(randomblob(8))) WHERE id = 1")
+    finally:
+        cur.close()
+    return frame.height
+
+
+def update_frame(session: Session, table: str, frame: pl.DataFrame, key: str = "id") -> int:
+    """Set the other columns of ``frame`` on the rows whose ``key`` matches."""
+    if frame.is_empty():
+        return 0
+    session.flush()
+    others = [c for c in frame.columns if c != key]
+    if _is_postgres(session):
+        tmp = f"_bulk_{table}"
+        cols = ", ".join(f'"{c}"' for c in frame.columns)
+        with _driver(session).cursor() as cur:
+            cur.execute(f'DROP TABLE IF EXISTS "{tmp}"')
+            cur.execute(f'CREATE TEMP TABLE "{tmp}" ON COMMIT DROP AS SELECT {cols} FROM "{table}" WITH NO DATA')
+        _copy_csv(session, tmp, frame)
+        sets = ", ".join(f'"{c}" = t."{c}"' for c in others)
+        with _driver(session).cursor() as cur:
+            cur.execute(f'UPDATE "{table}" SET {sets} FROM "{tmp}" t WHERE "{table}"."{key}" = t."{key}"')
+            cur.execute(f'DROP TABLE "{tmp}"')
+        return frame.height
+    sets = ", ".join(f'"{c}" = ?' for c in others)
+    con = _driver(session)
+    _roomy_cache(con)
+    cur = con.cursor()
+    try:
+        cur.executemany(f'UPDATE "{table}" SET {sets} WHERE "{key}" = ?', _tuples(_sqlite_values(frame.select(*others, key))))
+    finally:
+        cur.close()
+    return frame.height
+
+
+def _parse_text(frame: pl.DataFrame, schema: Types) -> pl.DataFrame:
+    out = []
+    for name, dtype in schema.items():
+        col = pl.col(name)
+        if isinstance(dtype, pl.Datetime):
+            col = col.str.to_datetime("%Y-%m-%d %H:%M:%S%.f", time_unit="us", strict=False)
+        elif dtype == pl.Date:
+            col = col.str.to_date("%Y-%m-%d", strict=False)
+        else:
+            col = col.cast(dtype)
+        out.append(col.alias(name))
+    return frame.select(out)
+
+
+def select_frame(session: Session, table: str, columns: Types, *,
+                 where_in: tuple[str, pl.Series] | None = None) -> pl.DataFrame:
+    """``SELECT columns FROM table [WHERE column IN values]`` as a Polars frame.
+
+    The values travel as one parameter (a JSON array on SQLite, an array on PostgreSQL), so
+    a million keys cost one statement, not a thousand IN lists. When the keys are many
+    compared with the table, the whole table is read and filtered here: a scan beats that
+    many index lookups.
+    """
+    session.flush()
+    if where_in is not None:
+        keys = where_in[1].drop_nulls().unique()
+        size = session.execute(text(f'SELECT max(id) FROM "{table}"')).scalar() or 0
+        if size == 0 or keys.is_empty():
+            return pl.DataFrame(schema=columns)
+        if keys.len() * 4 >= size:
+            whole = select_frame(session, table, columns)
+            return whole.join(keys.to_frame(where_in[0]).cast(whole.schema[where_in[0]]), on=where_in[0], how="semi")
+        where_in = (where_in[0], keys)
+    cols = ", ".join(f'"{c}"' for c in columns)
+    sql = f'SELECT {cols} FROM "{table}"'
+    if _is_postgres(session):
+        import psycopg
+
+        params: tuple[Any, ...] = ()
+        if where_in is not None:
+            sql += f' WHERE "{where_in[0]}" = ANY(%s)'
+            params = (where_in[1].to_list(),)
+        buf = bytearray()
+        raw = _driver(session)
+        with raw.cursor() as cur:
+            # COPY takes no parameters: bind them client-side into the statement.
+            statement = psycopg.ClientCursor(raw).mogrify(sql, params) if params else sql
+            with cur.copy(f"COPY ({statement}) TO STDOUT WITH (FORMAT csv)") as copy:
+                for block in copy:
+                    buf += block
+        if not buf:
+            return pl.DataFrame(schema=columns)
+        return _parse_text(pl.read_csv(bytes(buf), has_header=False, new_columns=list(columns), infer_schema=False), columns)
+    args: tuple[Any, ...] = ()
+    if where_in is not None:
+        sql += f' WHERE "{where_in[0]}" IN (SELECT value FROM json_each(?))'
+        args = (_json_array(where_in[1]),)
+    cur = _driver(session).cursor()
+    raw_schema = {c: (pl.String if isinstance(t, pl.Datetime) or t == pl.Date else t) for c, t in columns.items()}
+    parts = []
+    try:
+        cur.execute(sql, args)
+        while rows := cur.fetchmany(FRAME_CHUNK):
+            parts.append(pl.DataFrame(rows, schema=raw_schema, orient="row"))
+    finally:
+        cur.close()
+    if not parts:
+        return pl.DataFrame(schema=columns)
+    return _parse_text(pl.concat(parts), columns)
+
+
+def _json_array(unique: pl.Series) -> str:
+    """A JSON array of the values (ints or strings), built without a row loop."""
+    if unique.dtype.is_integer():
+        return "[" + ",".join(map(str, unique.to_list())) + "]"
+    return json.dumps(unique.cast(pl.String).to_list())
+
+
+# -- staging: a frame as a temporary table, so that joins and dedupes run inside the database --
+
+def _sql_type(dtype: pl.DataType, postgres: bool) -> str:
+    if dtype.is_integer():
+        return "BIGINT" if postgres else "INTEGER"
+    if dtype.is_float():
+        return "DOUBLE PRECISION" if postgres else "REAL"
+    if isinstance(dtype, pl.Datetime):
+        return "TIMESTAMP" if postgres else "TEXT"
+    if dtype == pl.Date:
+        return "DATE" if postgres else "TEXT"
+    if dtype == pl.Boolean:
+        return "BOOLEAN" if postgres else "INTEGER"
+    return "TEXT"
+
+
+def stage_frame(session: Session, name: str, frame: pl.DataFrame) -> str:
+    """Load ``frame`` into a temporary table ``name`` (seen only by this connection).
+
+    ``drop_staged`` removes it after use; one left by a failed run is replaced. Returns the name."""
+    session.flush()
+    postgres = _is_postgres(session)
+    columns = ", ".join(f'"{c}" {_sql_type(t, postgres)}' for c, t in frame.schema.items())
+    con = _driver(session)
+    if not postgres:
+        _roomy_cache(con)
+    cur = con.cursor()
+    try:
+        cur.execute(f'DROP TABLE IF EXISTS "{name}"' if postgres else f'DROP TABLE IF EXISTS temp."{name}"')
+        cur.execute(f'CREATE TEMP TABLE "{name}" ({columns})' + (" ON COMMIT DROP" if postgres else ""))
+    finally:
+        cur.close()
+    if frame.is_empty():
+        return name
+    if postgres:
+        _copy_csv(session, name, frame)
+        return name
+    marks = ", ".join("?" for _ in frame.columns)
+    cur = con.cursor()
+    try:
+        cur.executemany(f'INSERT INTO temp."{name}" VALUES ({marks})', _tuples(_sqlite_values(frame)))
+    finally:
+        cur.close()
+    return name
+
+
+def drop_staged(session: Session, *names: str) -> None:
+    cur = _driver(session).cursor()
+    try:
+        for name in names:
+            cur.execute(f'DROP TABLE IF EXISTS "{name}"' if _is_postgres(session) else f'DROP TABLE IF EXISTS temp."{name}"')
+    finally:
+        cur.close()
+
+
+def run(session: Session, sql: str) -> int:
+    """Execute one statement on the driver connection; returns the rows it changed."""
+    session.flush()
+    cur = _driver(session).cursor()
+    try:
+        cur.execute(sql)
+        if cur.rowcount < 0 and not _is_postgres(session):  # sqlite3 counts no statement that starts with WITH
+            return int(cur.execute("SELECT changes()").fetchone()[0])
+        return int(cur.rowcount)
+    finally:
+        cur.close()
+
+
+def distinct_from(session: Session) -> str:
+    """The null-safe "differs" operator of the session's database."""
+    return "IS DISTINCT FROM" if _is_postgres(session) else "IS NOT"
+
+
+def upsert_staged(session: Session, table: str, staged: str, key: str, columns: list[str]) -> tuple[int, int]:
+    """Update the ``table`` rows whose ``key`` is in ``staged`` and differ in any of ``columns``,
+    then insert the keys not stored yet. The staged keys must be unique. Returns inserted, updated."""
+    differs = distinct_from(session)
+    sets = ", ".join(f'"{c}" = t."{c}"' for c in columns)
+    changed = " OR ".join(f'"{table}"."{c}" {differs} t."{c}"' for c in columns) or "FALSE"
+    updated = run(session, f'UPDATE "{table}" SET {sets} FROM "{staged}" t WHERE "{table}"."{key}" = t."{key}" AND ({changed})') if columns else 0
+    cols = ", ".join(f'"{c}"' for c in [key, *columns])
+    inserted = run(session, f'INSERT INTO "{table}" ({cols}) SELECT {", ".join(f"t.{c}" for c in cols.split(", "))} FROM "{staged}" t '
+                            f'WHERE NOT EXISTS (SELECT 1 FROM "{table}" x WHERE x."{key}" = t."{key}")')
+    return inserted, updated
+
+
+def any_stored(session: Session, table: str, column: str, values: pl.Series) -> bool:
+    """Whether any ``table`` row has one of ``values`` in ``column``."""
+    return not select_frame(session, table, {column: values.dtype}, where_in=(column, values)).is_empty()

@@ -86,6 +86,7 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA busy_timeout=10000")
+    cur.execute("PRAGMA temp_store=MEMORY")  # imports stage rows in temp tables: keep them off disk
     cur.close()
 
 
@@ -96,8 +97,9 @@ class Store:
     >>> with store.session() as s: ...
     """
 
-    def __init__(self, target: str, *, upgrade: bool = True, echo: bool = False) -> None:
+    def __init__(self, target: str, *, upgrade: bool = True, echo: bool = False, currency: str = "USD") -> None:
         self.url = resolve_url(target)
+        self.currency = currency.strip().upper()  # the company currency reports convert amounts to
         self.is_sqlite = self.url.startswith("sqlite")
         self.path = sqlite_path(self.url)
         if self.path is not None:
@@ -133,6 +135,9 @@ class Store:
             with self.engine.begin() as conn:
                 cfg.attributes["connection"] = conn
                 command.upgrade(cfg, "head")
+                from dealflow.store.revision import ensure_revision
+
+                ensure_revision(conn)  # every write, by any path, changes the revision caches key on
         except DatabaseError as exc:
             # unreachable server, unreadable or locked file, not a database; schema bugs (integrity, programming) propagate
             if isinstance(exc, OperationalError) or type(exc) is DatabaseError:

@@ -2,39 +2,54 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from typing import Any, Unpack
 
 import polars as pl
 from sqlalchemy import Select, select
 
+from dealflow.domain.money import to_company_currency
 from dealflow.history import UTC_TIME, History
 from dealflow.store import models as m
 from dealflow.store.db import Store
 
 
 JSON_TEXT = "json"  # marks a JSON column in a schema: read as its text
+BATCH = 250_000  # rows per fetch
 
 
 def _frame(store: Store, query: Select[Unpack[tuple[Any, ...]]], schema: dict[str, Any]) -> pl.DataFrame:
     """Run ``query`` and return its rows as a frame with ``schema``.
 
     On SQLite the driver's raw text is read and parsed in Polars: converting each timestamp
-    in Python (what SQLAlchemy's types do) costs more than the query itself.
+    in Python (what SQLAlchemy's types do) costs more than the query itself. Rows arrive in
+    batches of ``BATCH`` and become columns at once, so the Python row objects alive at any
+    time stay bounded (10 million activities as tuples would need several GB).
     """
     json_at = [i for i, v in enumerate(schema.values()) if isinstance(v, str)]
     schema = {k: (pl.String if isinstance(v, str) else v) for k, v in schema.items()}
     raw_types = {k: (pl.String if v in (UTC_TIME, pl.Date) else pl.Int64 if v == pl.Boolean else v) for k, v in schema.items()}
+    if not store.is_sqlite:
+        raw_types = {k: (pl.Datetime("us") if v == UTC_TIME else v) for k, v in schema.items()}
+    parts = []
     with store.engine.connect() as conn:
         if store.is_sqlite:
             sql = query.compile(store.engine, compile_kwargs={"literal_binds": True})
-            rows = conn.connection.driver_connection.execute(str(sql)).fetchall()  # type: ignore[union-attr]
+            cursor = conn.connection.driver_connection.execute(str(sql))  # type: ignore[union-attr]
+            batches: Any = iter(lambda: cursor.fetchmany(BATCH), [])
         else:
-            raw_types = {k: (pl.Datetime("us") if v == UTC_TIME else v) for k, v in schema.items()}
-            rows = [
-                tuple(json.dumps(v) if i in json_at and v is not None else v for i, v in enumerate(r))
-                for r in conn.execute(query).all()
-            ] if json_at else conn.execute(query).all()
-    frame = pl.DataFrame(rows, schema=raw_types, orient="row", strict=False)
+            batches = conn.execution_options(yield_per=BATCH).execute(query).partitions()
+        for rows in batches:
+            if json_at and not store.is_sqlite:  # SQLite hands JSON over as its text already
+                rows = [tuple(json.dumps(v) if i in json_at and v is not None else v for i, v in enumerate(r)) for r in rows]
+            parts.append(_typed(store, pl.DataFrame(rows, schema=raw_types, orient="row", strict=False), schema))
+    if not parts:
+        return _typed(store, pl.DataFrame(schema=raw_types), schema)
+    return pl.concat(parts, rechunk=True) if len(parts) > 1 else parts[0]
+
+
+def _typed(store: Store, frame: pl.DataFrame, schema: dict[str, Any]) -> pl.DataFrame:
+    """Parse the driver's values into ``schema``'s types (text times and dates on SQLite)."""
     casts = []
     for name, dtype in schema.items():
         if dtype == UTC_TIME:
@@ -61,7 +76,13 @@ def _rank_stages(stages: pl.DataFrame) -> pl.DataFrame:
     ).sort(["pipeline_id", "position"])
 
 
-def load_history(store: Store) -> History:
+def load_history(store: Store, *, deal_ids: Collection[int] | None = None) -> History:
+    """``deal_ids``: read only these deals' rows of the deal-keyed tables (deals, lines, stage and field
+    changes, activities), every other table whole: the web app merges that into the history it holds
+    after a write (``dealflow.web.deps``) instead of reading everything again."""
+    def only_ids(column: Any) -> list[Any]:
+        return [] if deal_ids is None else [column.in_(sorted(deal_ids))]
+
     s = pl.String
     f = pl.Float64
     i = pl.Int64
@@ -89,13 +110,14 @@ def load_history(store: Store) -> History:
     deal_products = _frame(
         store,
         select(m.DealProduct.deal_id, m.DealProduct.product_id, m.Product.name, m.DealProduct.quantity, m.DealProduct.price, m.DealProduct.id)
-        .join(m.Product, m.Product.id == m.DealProduct.product_id),
+        .join(m.Product, m.Product.id == m.DealProduct.product_id).where(*only_ids(m.DealProduct.deal_id)),
         {"deal_id": i, "product_id": i, "product": s, "quantity": f, "price": f, "line_id": i},
     ).sort(["deal_id", "line_id"]).drop("line_id")
     stage_changes = _frame(
         store,
         select(m.StageChange.id, m.StageChange.deal_id, m.StageChange.from_stage_id, m.StageChange.to_stage_id, m.StageChange.at, m.StageChange.by, m.StageChange.lost_reason)
-        .join(m.Deal, m.Deal.id == m.StageChange.deal_id).where(m.Deal.deleted_at.is_(None)),
+        .join(m.Deal, m.Deal.id == m.StageChange.deal_id).where(m.Deal.deleted_at.is_(None))
+        .where(*only_ids(m.StageChange.deal_id)),
         {"id": i, "deal_id": i, "from_stage_id": i, "to_stage_id": i, "at": UTC_TIME, "by": s, "lost_reason": s},
     )
     names = stages.select("id", "name", "kind", "rank")
@@ -107,20 +129,23 @@ def load_history(store: Store) -> History:
     )
     field_changes = _frame(
         store,
-        select(m.FieldChange.id, m.FieldChange.deal_id, m.FieldChange.field, m.FieldChange.old_value, m.FieldChange.new_value, m.FieldChange.at, m.FieldChange.by),
+        select(m.FieldChange.id, m.FieldChange.deal_id, m.FieldChange.field, m.FieldChange.old_value, m.FieldChange.new_value,
+               m.FieldChange.at, m.FieldChange.by).where(*only_ids(m.FieldChange.deal_id)),
         {"id": i, "deal_id": i, "field": s, "old_value": s, "new_value": s, "at": UTC_TIME, "by": s},
     ).sort(["deal_id", "at", "id"])
     activities = _frame(
         store,
         select(m.Activity.id, m.Activity.deal_id, m.Activity.lead_id, m.Activity.kind, m.Activity.subject, m.Activity.owner_id,
-               m.Activity.resource, m.Activity.at, m.Activity.ended_at, m.Activity.outcome).where(m.Activity.deleted_at.is_(None)),
+               m.Activity.resource, m.Activity.at, m.Activity.ended_at, m.Activity.outcome).where(m.Activity.deleted_at.is_(None))
+        .where(*only_ids(m.Activity.deal_id)),
         {"id": i, "deal_id": i, "lead_id": i, "kind": s, "subject": s, "owner_id": i, "resource": s, "at": UTC_TIME, "ended_at": UTC_TIME, "outcome": s},
     ).sort(["deal_id", "at", "id"])
     deals = _frame(
         store,
         select(m.Deal.id, m.Deal.external_id, m.Deal.name, m.Deal.account_id, m.Deal.owner_id, m.Deal.pipeline_id, m.Deal.stage_id,
                m.Deal.status, m.Deal.amount, m.Deal.currency, m.Deal.source, m.Deal.created_at, m.Deal.expected_close_date,
-               m.Deal.closed_at, m.Deal.lost_reason, m.Deal.true_probability, m.Deal.lead_id).where(m.Deal.deleted_at.is_(None)),
+               m.Deal.closed_at, m.Deal.lost_reason, m.Deal.true_probability, m.Deal.lead_id).where(m.Deal.deleted_at.is_(None))
+        .where(*only_ids(m.Deal.id)),
         {"id": i, "external_id": s, "name": s, "account_id": i, "owner_id": i, "pipeline_id": i, "stage_id": i, "status": s,
          "amount": f, "currency": s, "source": s, "created_at": UTC_TIME, "expected_close_date": pl.Date, "closed_at": UTC_TIME,
          "lost_reason": s, "true_probability": f, "lead_id": i},
@@ -148,7 +173,19 @@ def load_history(store: Store) -> History:
          "converted_deal_id": i, "lost_reason": s, "attributes": JSON_TEXT},
     )
     leads = leads.join(owners.select(pl.col("id").alias("owner_id"), pl.col("name").alias("owner")), on="owner_id", how="left")
+    # Money, in one step: every analysis reads amounts in the company currency.
+    rates = load_rates(store)
+    deals = to_company_currency(deals, rates, store.currency)
     return History(
         deals=deals, deal_products=deal_products, stage_changes=stage_changes, field_changes=field_changes,
         activities=activities, stages=stages, products=products, accounts=accounts, owners=owners, leads=leads,
+        rates=rates, currency=store.currency,
     )
+
+
+def load_rates(store: Store) -> pl.DataFrame:
+    """The exchange rates: currency, valid_from, rate (company-currency units per unit)."""
+    return _frame(
+        store, select(m.ExchangeRate.currency, m.ExchangeRate.valid_from, m.ExchangeRate.rate),
+        {"currency": pl.String, "valid_from": pl.Date, "rate": pl.Float64},
+    ).sort(["currency", "valid_from"])

@@ -252,3 +252,18 @@ class ImportRun(Base):
     inserted: Mapped[int] = mapped_column(Integer)
     updated: Mapped[int] = mapped_column(Integer)
     rejected: Mapped[int] = mapped_column(Integer)
+
+
+class ExchangeRate(Base):
+    """How many company-currency units one unit of ``currency`` is worth from ``valid_from`` on.
+
+    A rate holds until the next one for the same currency; reports pick, per deal, the rate
+    valid on its close date (closed deals) or the latest one (open deals).
+    """
+
+    __tablename__ = "exchange_rates"
+    __table_args__ = (UniqueConstraint("currency", "valid_from", name="uq_exchange_rate"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    currency: Mapped[str] = mapped_column(String(3))
+    valid_from: Mapped[date] = mapped_column(Date)
+    rate: Mapped[float] = mapped_column(Float)

@@ -6,14 +6,15 @@ import shutil
 import weakref
 import tempfile
 from pathlib import Path
+from typing import Any
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, FastAPI
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
-from starlette.responses import Response
 
 from dealflow.settings import Settings
 from dealflow.store.db import Store
+from dealflow.web.cache import Memo, ResponseCache
 from dealflow.web.deps import HistoryCache
 from dealflow.web.errors import install_error_handlers
 from dealflow.web.formatting import money
@@ -25,6 +26,34 @@ CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline';
        "connect-src 'self'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'")
 
 
+_HEADERS = [(b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"same-origin"), (b"x-frame-options", b"DENY")]
+_DOCS_CSP = CSP.replace("script-src 'self'", "script-src 'self' 'unsafe-inline'")  # Swagger UI starts itself inline
+
+
+class SecurityHeaders:
+    """Adds the security headers a response has not set. Plain ASGI rather than ``@app.middleware``:
+    that wrapper streams every body through an extra task and costs each request about a millisecond."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        csp = (_DOCS_CSP if scope["path"] == "/docs" else CSP).encode()
+
+        async def with_headers(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                present = {k.lower() for k, _ in headers}
+                headers += [(k, v) for k, v in [(b"content-security-policy", csp), *_HEADERS] if k not in present]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
+
+
 def _fmt_pct(value: float | None) -> str:
     return "–" if value is None or value != value else f"{value * 100:.0f}%"
 
@@ -34,11 +63,11 @@ def create_app(settings: Settings | None = None, store: Store | None = None, *, 
     history and the board's flags in the background so the first visitor does not wait for them."""
     from dealflow.web import pages
     from dealflow.web.routers import (
-        accounts, activities, analyses, contacts, deals, exports, imports, leads, pipelines, products, session,
+        accounts, activities, analyses, board, contacts, deals, exports, imports, leads, pipelines, products, session,
     )
 
     settings = settings or Settings.from_env()
-    store = store or Store(settings.database_url)
+    store = store or Store(settings.database_url, currency=settings.currency)
     app = FastAPI(
         title="dealflow",
         version="0.1.0",
@@ -55,6 +84,11 @@ def create_app(settings: Settings | None = None, store: Store | None = None, *, 
 
     app.state.sign_in_limiter = SignInLimiter()
     app.state.board_cache = {}
+    app.state.responses = ResponseCache()  # serialised GET answers per history generation (web/cache.py)
+    from dealflow.web.board import FlagCache
+
+    app.state.flags = FlagCache(settings, app.state.board_cache)
+    app.state.board_prepared = Memo()
     app.state.upload_dir = Path(tempfile.mkdtemp(prefix="dealflow-uploads-"))
     weakref.finalize(app, shutil.rmtree, app.state.upload_dir, True)  # uploads live as long as the app
     templates = Jinja2Templates(directory=str(HERE / "templates"))  # autoescapes .html
@@ -69,7 +103,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None, *, 
     error = {"model": ErrorBody}
     api = APIRouter(prefix="/api", responses={401: {**error, "description": "Not signed in"}, 403: error, 404: error,
                                                409: error, 422: {**error, "description": "Invalid request or broken rule"}})
-    for module in (session, accounts, contacts, leads, deals, products, pipelines, activities, imports, analyses, exports):
+    for module in (session, accounts, contacts, leads, deals, board, products, pipelines, activities, imports, analyses, exports):
         api.include_router(module.router)
     app.include_router(api)
     app.include_router(pages.router)
@@ -84,26 +118,18 @@ def create_app(settings: Settings | None = None, store: Store | None = None, *, 
 
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
 
-    @app.middleware("http")
-    async def _headers(request: Request, call_next):  # type: ignore[no-untyped-def]
-        response: Response = await call_next(request)
-        if request.url.path == "/docs":  # Swagger UI's page starts itself with an inline script
-            response.headers.setdefault("Content-Security-Policy", CSP.replace("script-src 'self'", "script-src 'self' 'unsafe-inline'"))
-        else:
-            response.headers.setdefault("Content-Security-Policy", CSP)
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("Referrer-Policy", "same-origin")
-        response.headers.setdefault("X-Frame-Options", "DENY")
-        return response
+    app.add_middleware(SecurityHeaders)
 
     if warm:
         import threading
 
         def _warm() -> None:
-            from dealflow.web.board import deal_flags
-
-            history = app.state.history.get()
-            app.state.board_cache.update(history=history, flags=deal_flags(history, settings))
+            app.state.flags.get(app.state.history.get())
 
         threading.Thread(target=_warm, name="dealflow-warm", daemon=True).start()
     return app
+
+
+def create_app_from_env() -> FastAPI:
+    """The app of each worker process of ``dealflow serve --workers N`` (settings from the environment)."""
+    return create_app(warm=True)

@@ -137,11 +137,12 @@ def _user_from_bearer(request: Request, session: Session) -> tuple[m.User, str] 
     header = request.headers.get("authorization", "")
     if not header.lower().startswith("bearer "):
         return None
-    row = session.scalar(select(m.ApiToken).where(m.ApiToken.token_hash == _token_hash(header[7:].strip())))
+    found = session.execute(select(m.ApiToken, m.User).outerjoin(m.User, m.User.id == m.ApiToken.user_id)  # one round trip per request
+                            .where(m.ApiToken.token_hash == _token_hash(header[7:].strip()))).first()
+    row, user = found if found is not None else (None, None)
     if row is None or row.revoked_at is not None or (row.expires_at and row.expires_at < utcnow()):
         raise HTTPException(401, "this token is unknown, revoked or expired; get a new one from POST /api/token",
                             headers={"WWW-Authenticate": "Bearer"})
-    user = session.get(m.User, row.user_id)
     if user is None or not user.active:
         raise HTTPException(401, "this token's user is disabled", headers={"WWW-Authenticate": "Bearer"})
     return user, row.scope

@@ -63,7 +63,27 @@ def deal_flags(history: History, settings: Any = None) -> pl.DataFrame:
     return deals.select(pl.col(key).cast(pl.Int64).alias("deal_id"), flags.str.replace_all(",", " ").alias("flags"))
 
 
-def build_board(
+@dataclass
+class Prepared:
+    """A board's data before paging, computed once per (history, scope, flags, filters): the filter
+    lists, every card in board order per stage (``_k``: the sort value the cursor carries) and the
+    column totals."""
+
+    pipeline_id: int | None
+    pipelines: list[dict[str, Any]]
+    stages: list[dict[str, Any]]
+    owners: list[str]
+    teams: list[str]
+    products: list[str]
+    cards: dict[int, pl.DataFrame]
+    totals: dict[int, dict[str, Any]]
+
+
+CARD_COLUMNS = ["id", "external_id", "name", "account", "owner", "amount", "list_price", "currency", "probability", "flags",
+                "expected_close_date", "stage_id", "status"]
+
+
+def prepare_board(
     history: History,
     flags: pl.DataFrame,
     *,
@@ -71,8 +91,10 @@ def build_board(
     owner: str | None = None,
     team: str | None = None,
     product: str | None = None,
-    limit: int | None = 500,
-) -> Board:
+    versions: pl.DataFrame | None = None,
+) -> Prepared:
+    """Open cards go largest first (amount, else list price; then id), closed ones most recently
+    closed first (then id, newest first). ``versions`` (id, version) adds each card's version."""
     stages = history.stages
     deals = history.deals
     pipelines = (
@@ -82,7 +104,7 @@ def build_board(
         ).with_columns(pl.col("open").fill_null(0)).sort(["open", "pipeline_id"], descending=[True, False])
     )
     if pipelines.height == 0:
-        return Board(None, [], [])
+        return Prepared(None, [], [], [], [], [], {}, {})
     if pipeline_id is None or pipeline_id not in pipelines["pipeline_id"].to_list():
         pipeline_id = int(pipelines["pipeline_id"][0])
     stages = stages.filter(pl.col("pipeline_id") == pipeline_id).sort("position")
@@ -110,33 +132,114 @@ def build_board(
     totals = deals.group_by("stage_id").agg(
         pl.len().alias("count"), pl.col("amount").sum().alias("amount"), pl.col("weighted").sum().alias("weighted")
     )
-    totals_by = {r["stage_id"]: r for r in totals.iter_rows(named=True)}
-    card_cols = ["id", "external_id", "name", "account", "owner", "amount", "list_price", "currency", "probability", "flags",
-                 "expected_close_date", "stage_id", "status"]
-    opens = (deals.filter(pl.col("status") == "open").with_columns(pl.coalesce("amount", "list_price").alias("_size"))
-             .sort(["_size", "id"], descending=[True, False], nulls_last=True))
-    closed = deals.filter(pl.col("status") != "open").sort(["closed_at", "id"], descending=True, nulls_last=True)
-    cap = {"open": limit, "won": CLOSED_CARDS, "lost": CLOSED_CARDS}
-    parts = []
-    for frame, kind in ((opens, "open"), (closed, None)):
-        n = cap["open"] if kind == "open" else CLOSED_CARDS
-        part = frame.with_columns(pl.int_range(0, pl.len()).over("stage_id").alias("_n"))
-        if n:
-            part = part.filter(pl.col("_n") < n)
-        parts.append(part.select(card_cols))
-    cards = pl.concat(parts)
-    by_stage: dict[int, list[dict[str, Any]]] = {}
-    for row in cards.iter_rows(named=True):
-        by_stage.setdefault(row["stage_id"], []).append(row)
+    columns = list(CARD_COLUMNS)
+    if versions is not None:
+        deals = deals.join(versions, on="id", how="left")
+        columns.append("version")
+    opens = (deals.filter(pl.col("status") == "open").with_columns(pl.coalesce("amount", "list_price").cast(pl.Float64).alias("_k"))
+             .sort(["_k", "id"], descending=[True, False], nulls_last=True))
+    closed = (deals.filter(pl.col("status") != "open").with_columns(pl.col("closed_at").dt.epoch("us").cast(pl.Float64).alias("_k"))
+              .sort(["_k", "id"], descending=True, nulls_last=True))
+    cards = pl.concat([opens.select(*columns, "_k"), closed.select(*columns, "_k")])
+    by_stage = {int(k[0]): v for k, v in cards.partition_by("stage_id", as_dict=True, maintain_order=True).items()}  # type: ignore[arg-type]
+    return Prepared(pipeline_id, pipelines.select("pipeline_id", "pipeline").to_dicts(), stages.to_dicts(), owners, teams, products,
+                    by_stage, {r["stage_id"]: r for r in totals.iter_rows(named=True)})
+
+
+def after(cards: pl.DataFrame, kind: str, key: float | None, last_id: int) -> pl.DataFrame:
+    """The cards that come after (``key``, ``last_id``) in board order (a keyset cursor: a card moved
+    meanwhile neither repeats nor pushes others out of the next page)."""
+    k, i = pl.col("_k"), pl.col("id")
+    later_id = i > last_id if kind == "open" else i < last_id
+    if key is None:
+        return cards.filter(k.is_null() & later_id)
+    return cards.filter(k.is_null() | (k < key) | ((k == key) & later_id))
+
+
+class FlagCache:
+    """``deal_flags`` of the full history, computed once per history. The first time, the caller
+    waits; after a write, the previous flags keep serving (flags are hints) while the new ones are
+    computed in the background, so a board right after a move does not wait for the inspection.
+    ``board_cache`` (the app's) gets ``history`` and ``flags`` of the latest result."""
+
+    def __init__(self, settings: Any, board_cache: dict[str, Any]) -> None:
+        import threading
+
+        self.settings = settings
+        self.board_cache = board_cache
+        self._lock = threading.Lock()
+        self._for: History | None = None
+        self._flags: pl.DataFrame | None = None
+        self._wanted: History | None = None
+        self._running = False
+        self.version = 0  # goes up with every new set of flags (cache keys)
+
+    def get(self, history: History) -> tuple[pl.DataFrame, int]:
+        if self._for is history and self._flags is not None:
+            return self._flags, self.version
+        with self._lock:
+            if self._flags is None:  # nothing to show meanwhile: compute now
+                self._store(history, deal_flags(history, self.settings))
+            elif self._for is not history:
+                self._wanted = history
+                if not self._running:  # one computation at a time, always of the latest history asked for
+                    import threading
+
+                    self._running = True
+                    threading.Thread(target=self._background, daemon=True, name="dealflow-flags").start()
+            assert self._flags is not None
+            return self._flags, self.version
+
+    def _background(self) -> None:
+        while True:
+            with self._lock:
+                target = self._wanted
+                if target is None or target is self._for:
+                    self._running, self._wanted = False, None
+                    return
+            try:
+                flags = deal_flags(target, self.settings)
+            except BaseException:
+                with self._lock:
+                    self._running = False
+                raise
+            with self._lock:
+                self._store(target, flags)
+
+    def _store(self, history: History, flags: pl.DataFrame) -> None:
+        self._for, self._flags = history, flags
+        self.version += 1
+        self.board_cache.update(history=history, flags=flags)
+
+
+def build_board(
+    history: History,
+    flags: pl.DataFrame,
+    *,
+    pipeline_id: int | None = None,
+    owner: str | None = None,
+    team: str | None = None,
+    product: str | None = None,
+    limit: int | None = 500,
+    prepared: Prepared | None = None,
+) -> Board:
+    """The page's board: ``limit`` open cards per column (None: all), the last ``CLOSED_CARDS`` closed."""
+    p = prepared or prepare_board(history, flags, pipeline_id=pipeline_id, owner=owner, team=team, product=product)
+    if p.pipeline_id is None:
+        return Board(None, [], [])
     columns = []
-    for s in stages.iter_rows(named=True):
-        t = totals_by.get(s["id"], {"count": 0, "amount": 0.0, "weighted": 0.0})
-        shown = by_stage.get(s["id"], [])
+    for s in p.stages:
+        t = p.totals.get(s["id"], {"count": 0, "amount": 0.0, "weighted": 0.0})
+        frame = p.cards.get(s["id"])
+        n = limit if s["kind"] == "open" else CLOSED_CARDS
+        if frame is not None and n:
+            frame = frame.head(n)
+        shown = frame.select(CARD_COLUMNS).to_dicts() if frame is not None else []
         columns.append(Column(
             stage_id=s["id"], name=s["name"], kind=s["kind"], probability=s["probability"] or 0.0, cards=shown,
             count=t["count"], amount=t["amount"] or 0.0, weighted=t["weighted"] or 0.0, hidden=t["count"] - len(shown),
         ))
-    return Board(pipeline_id, pipelines.select("pipeline_id", "pipeline").to_dicts(), columns, owners, teams, products)
+    return Board(p.pipeline_id, p.pipelines, columns, p.owners, p.teams, p.products)
 
 
 def sql_totals(session: Any, pipeline_id: int | None, *, owner: str | None = None, team: str | None = None,

@@ -87,14 +87,14 @@ def preview(upload: Upload, kind: str, rows: int = 10) -> dict[str, Any]:
 
 
 def run(store: Any, upload: Upload, kind: str, mapping: dict[str, str] | None, skip_invalid: bool,
-        actor: str | None = None, remote_addr: str | None = None) -> dict[str, Any]:
+        actor: str | None = None, remote_addr: str | None = None, options: Any = None) -> dict[str, Any]:
     """Run the import; with ``skip_invalid`` the valid rows are stored and the rejects listed. The
     import writes its own audit entry, in its transaction, naming ``actor``."""
     from dealflow.ingest import run_import
 
     reject_path = upload.path.with_name(upload.path.stem + ".rejects.csv") if skip_invalid else None
     result = run_import(store, kind, upload.path, overrides=mapping or None, skip_invalid=skip_invalid, reject_path=reject_path,
-                        actor=actor, remote_addr=remote_addr)
+                        actor=actor, remote_addr=remote_addr, options=options)
     return {
         "rows": result.rows, "inserted": result.inserted, "updated": result.updated, "rejected": result.rejected,
         "problems": [

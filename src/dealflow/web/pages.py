@@ -24,7 +24,7 @@ from dealflow.web.auth import (
     LOGIN_COOKIE, SESSION_COOKIE, SESSION_DAYS, Access, _resolve, authenticate, check_rate, login_csrf, note_sign_in,
     page_access, session_cookie_value, sign_out_everywhere,
 )
-from dealflow.web.board import build_board, deal_flags, render_cards, sql_totals
+from dealflow.web.board import build_board, render_cards, sql_totals
 from dealflow.web.deps import get_full_history, get_history, get_session
 from dealflow.web.routers import activities as activities_api
 from dealflow.web.routers import deals as deals_api
@@ -115,15 +115,11 @@ def logout_everywhere(request: Request, access: Access = Depends(page_access), s
 # -- board -------------------------------------------------------------------------------
 def _board(request: Request, pipeline: int | None, owner: str | None, team: str | None, product: str | None,
            limit: int | None = 500) -> Any:
-    history = get_history(request)  # what this user may see
-    full = get_full_history(request)
-    cache = request.app.state.board_cache
-    if cache.get("history") is not full:  # flags are computed once per loaded history, per deal
-        cache.clear()
-        cache["history"] = full
-        cache["flags"] = deal_flags(full, request.app.state.settings)
-    return build_board(history, cache["flags"], pipeline_id=pipeline, owner=owner or None, team=team or None,
-                       product=product or None, limit=limit)
+    from dealflow.web.routers.board import flags_for, prepared
+
+    # The same prepared data as GET /api/board: what this user may see, computed once per history.
+    data = prepared(request, pipeline, owner or None, team or None, product or None)
+    return build_board(get_history(request), flags_for(request)[0], limit=limit, prepared=data)
 
 
 @router.get("/board")
@@ -309,7 +305,7 @@ def deal_edit(deal_id: int, request: Request, amount: str = Form(""), expected_c
         return _back(deal_id, str(exc))
     from dealflow.web.deps import changed
 
-    changed(request)
+    changed(request, [deal_id])
     return _back(deal_id)
 
 

@@ -61,7 +61,7 @@ def log(session: Session, request: Request, access: Access, body: ActivityCreate
                                external_id=f"web:{uuid.uuid4().hex}", subject=body.subject, outcome=body.outcome,
                                resource=access.name, ended_at=body.ended_at)
         audit(session, request, access, "create", "activity", row.id)
-    changed(request)
+    changed(request, None if body.deal_id is None else [body.deal_id])
     return row
 
 

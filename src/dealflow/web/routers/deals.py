@@ -77,7 +77,7 @@ def move(session: Session, request: Request, access: Access, deal_id: int, body:
                   {"from_stage_id": before, "stage": body.stage, "lost_reason": change.lost_reason, "version": deal.version})
     except Conflict as exc:
         raise _stale(session, deal_id, exc) from None
-    changed(request)
+    changed(request, [deal_id])
     public = [c for c in stage_changes(session, deal.id) if c.id == change.id][0]
     return MoveResult(deal=DealPublic.model_validate(deal), change=public)
 
@@ -147,7 +147,7 @@ def create_deal(body: DealCreate, request: Request, access: Access = Depends(get
         deal = crm.create_deal(session, external_id=body.external_id or new_external_id("deal"), pipeline=pipeline,
                                stage=body.stage, at=now_utc(), by=access.name, **fields)
         audit(session, request, access, "create", "deal", deal.id)
-    changed(request)
+    changed(request, [deal.id])
     return deal
 
 
@@ -168,7 +168,7 @@ def update_deal(deal_id: int, body: DealUpdate, request: Request, access: Access
                    for k, v in values.items()})
     except Conflict as exc:
         raise _stale(session, deal_id, exc) from None
-    changed(request)
+    changed(request, [deal_id])
     return deal
 
 
@@ -192,7 +192,7 @@ def delete_deal(deal_id: int, request: Request, expected_version: int | None = Q
             audit(session, request, access, "delete", "deal", deal.id, {"external_id": deal.external_id, "name": deal.name})
     except Conflict as exc:
         raise _stale(session, deal_id, exc) from None
-    changed(request)
+    changed(request, [deal_id])
 
 
 @router.post("/{deal_id}/restore", response_model=DealPublic, summary="Restore a deleted deal (admin only)")
@@ -202,5 +202,5 @@ def restore_deal(deal_id: int, request: Request, access: Access = Depends(admin_
         deal = deal_or_404(session, access, deal_id, write=True, deleted=True)
         crm.restore_deal(session, deal)
         audit(session, request, access, "restore", "deal", deal.id, {"external_id": deal.external_id})
-    changed(request)
+    changed(request, [deal_id])
     return deal

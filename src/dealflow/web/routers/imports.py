@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from dealflow.errors import DomainError
+from dealflow.ingest.options import ParseOptions
 from dealflow.store import models as m
 from dealflow.web import imports
 from dealflow.web.auth import Access, admin_access
@@ -43,7 +44,14 @@ def preview_import(request: Request, file: UploadFile = File(...), kind: str = F
 @router.post("", response_model=ImportResultPublic, summary="Run an import of an uploaded file (or a new file)")
 def run_import(request: Request, kind: str = Form(...), upload: str | None = Form(None),
                file: UploadFile | None = File(None), mapping: str | None = Form(None, description='JSON {"column": "field"}'),
-               skip_invalid: bool = Form(False), access: Access = Depends(admin_access),
+               skip_invalid: bool = Form(False),
+               dayfirst: bool | None = Form(None, description="03/04/2024 is 3 April (true) or 4 March (false); default: decided per column"),
+               decimal: str | None = Form(None, description="',' or '.'; default: decided per column"),
+               date_format: str | None = Form(None, description="one strftime format for every date column, e.g. %d/%m/%Y"),
+               encoding: str | None = Form(None, description="e.g. cp1252; default: detected"),
+               sheet: str | None = Form(None, description="XLSX sheet name; default: the first"),
+               allow_negative: bool = Form(False, description="accept amounts below zero"),
+               access: Access = Depends(admin_access),
                session: Session = Depends(get_session)) -> Any:
     if file is not None:
         stored = imports.save_upload(request.app.state.upload_dir, file.filename or "upload.csv", file.file)
@@ -58,8 +66,10 @@ def run_import(request: Request, kind: str = Form(...), upload: str | None = For
     if overrides is not None and not isinstance(overrides, dict):
         raise DomainError('mapping must be a JSON object like {"Opportunity": "external_id"}')
     try:
+        options = ParseOptions(dayfirst=dayfirst, decimal=decimal, date_format=date_format, encoding=encoding,  # type: ignore[arg-type]
+                               sheet=sheet, allow_negative=allow_negative)
         result = imports.run(request.app.state.store, stored, kind, overrides, skip_invalid, access.email,
-                             request.client.host if request.client else None)  # audited there
+                             request.client.host if request.client else None, options)  # audited there
     finally:
         changed(request)
     return result
