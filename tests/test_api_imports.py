@@ -84,3 +84,13 @@ def test_xlsx_upload_is_previewed(api, tmp_path):  # type: ignore[no-untyped-def
     assert body["total_rows"] == 2 and body["mapping"] == {"Deal ID": "external_id", "Stage": "stage", "Amount": "amount"}
     done = api.post("/api/imports", data={"kind": "deals", "upload": body["upload"]})
     assert done.status_code == 200 and done.json()["inserted"] == 2
+
+
+def test_import_result_lists_warnings(api):  # type: ignore[no-untyped-def]
+    csv_text = "Opportunity ID,Deal Stage,Close Value,Created,Close Date\nW-1,Won,,2024-01-02,2024-02-01\nW-2,Won,500,2024-01-02,2024-02-01\n"
+    done = api.post("/api/imports", data={"kind": "deals"}, files={"file": ("won.csv", csv_text, "text/csv")})
+    assert done.status_code == 200, done.text
+    result = done.json()
+    assert (result["inserted"], result["problems"]) == (2, [])
+    assert [(w["row"], w["column"], w["reason"]) for w in result["warnings"]] == [
+        (2, "Close Value", "the deal is won ('Won') but has no amount; it is stored without one and adds nothing to won revenue")]

@@ -22,6 +22,7 @@ from dealflow.ingest.mapping import Mapping
 from dealflow.ingest.readers import ROW
 from dealflow.ingest.upsert import chunks
 from dealflow.store import models as m
+from dealflow.store.bulk import select_frame
 
 DEFAULT_PIPELINE = "Sales"  # as dealflow.ingest.writers: where deals without a pipeline go
 
@@ -105,11 +106,11 @@ def _stage_kinds(session: Session, frame: pl.DataFrame, mapping: Mapping, column
 
 def _history_stages(session: Session, frame: pl.DataFrame, mapping: Mapping, column_of: dict[str, str], source: str) -> list[RowProblem]:
     """Stage changes naming a stage the deal's pipeline does not have (it is added, as for deals)."""
-    found: list[tuple[str, str]] = []
-    for part in chunks(frame["deal"].drop_nulls().unique().to_list()):
-        found += [(r.external_id, r.name) for r in session.execute(
-            select(m.Deal.external_id, m.Pipeline.name).join(m.Pipeline, m.Deal.pipeline_id == m.Pipeline.id).where(m.Deal.external_id.in_(part)))]
-    pipelines = pl.DataFrame(found, schema={"deal": pl.String, "pipeline": pl.String}, orient="row")
+    # One statement for any number of deals (a history file may name a million).
+    deals = select_frame(session, "deals", {"external_id": pl.String, "pipeline_id": pl.Int64}, where_in=("external_id", frame["deal"]))
+    names = pl.DataFrame(session.execute(select(m.Pipeline.id, m.Pipeline.name)).all(),
+                         schema={"pipeline_id": pl.Int64, "pipeline": pl.String}, orient="row")
+    pipelines = deals.join(names, on="pipeline_id").select(pl.col("external_id").alias("deal"), "pipeline")
     rows = frame.select(ROW, "deal", "stage").join(pipelines, on="deal", how="inner", maintain_order="left")
     return _stage_kinds(session, rows, mapping, column_of, source)[1]
 

@@ -6,7 +6,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.exc import DatabaseError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
@@ -14,6 +14,7 @@ from sqlalchemy.pool import StaticPool
 from dealflow.errors import ConfigError
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+HEAD_REVISION = "0002_exchange_rates"  # the newest migration; tests/test_store_schema.py checks it against Alembic
 
 
 def resolve_url(target: str) -> str:
@@ -126,23 +127,30 @@ class Store:
 
     def upgrade(self) -> None:
         """Bring the schema to the newest migration (a new database creates itself)."""
-        from alembic import command
-        from alembic.config import Config
+        from dealflow.store.revision import ensure_revision
 
-        cfg = Config()
-        cfg.set_main_option("script_location", str(MIGRATIONS))
         try:
             with self.engine.begin() as conn:
-                cfg.attributes["connection"] = conn
-                command.upgrade(cfg, "head")
-                from dealflow.store.revision import ensure_revision
+                if not self._at_head(conn):  # importing Alembic costs a CLI command ~0.2 s: only when needed
+                    from alembic import command
+                    from alembic.config import Config
 
+                    cfg = Config()
+                    cfg.set_main_option("script_location", str(MIGRATIONS))
+                    cfg.attributes["connection"] = conn
+                    command.upgrade(cfg, "head")
                 ensure_revision(conn)  # every write, by any path, changes the revision caches key on
         except DatabaseError as exc:
             # unreachable server, unreadable or locked file, not a database; schema bugs (integrity, programming) propagate
             if isinstance(exc, OperationalError) or type(exc) is DatabaseError:
                 raise ConfigError(_describe_connect_error(self.url, exc)) from exc
             raise
+
+    @staticmethod
+    def _at_head(conn: Connection) -> bool:
+        if not inspect(conn).has_table("alembic_version"):
+            return False
+        return conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all() == [HEAD_REVISION]
 
     def tables(self) -> list[str]:
         return inspect(self.engine).get_table_names()

@@ -97,8 +97,10 @@ def run(store: Any, upload: Upload, kind: str, mapping: dict[str, str] | None, s
                         actor=actor, remote_addr=remote_addr, options=options)
     return {
         "rows": result.rows, "inserted": result.inserted, "updated": result.updated, "rejected": result.rejected,
-        "problems": [
-            {"file": Path(p.file).name, "row": p.row, "column": p.column, "value": p.value, "reason": p.reason}
-            for p in result.problems
-        ],
+        "problems": [_cell(p) for p in result.problems],
+        "warnings": [_cell(p) for p in result.warnings],
     }
+
+
+def _cell(p: Any) -> dict[str, Any]:
+    return {"file": Path(p.file).name, "row": p.row, "column": p.column, "value": p.value, "reason": p.reason}

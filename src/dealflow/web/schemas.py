@@ -321,6 +321,7 @@ class ImportResultPublic(BaseModel):
     updated: int
     rejected: int
     problems: list[RowProblemPublic]
+    warnings: list[RowProblemPublic] = Field(default_factory=list, description="valid but suspicious rows, stored anyway")
 
 
 class ImportRunPublic(_Row):
