@@ -244,3 +244,21 @@ def test_cross_sell_suggestions_when_the_account_bought_before(store):  # type: 
     section = client.get(f"/deals/{deal_id(store, 'OPEN')}").text.split("Products the account may buy")[1].split("</ul>")[0]
     # Of the 3 Widget buyers, 2 also bought Gadget: 67%; its peers Co 0 and Co 2 both bought Gadget.
     assert "Gadget <span class=\"muted\">— 67% of the accounts that bought Widget also bought it (2 peer accounts)" in section
+
+
+def test_board_totals_after_a_drag_are_in_the_company_currency(store):  # type: ignore[no-untyped-def]
+    from datetime import date
+
+    add_deal(store, "E1", [("Qualify", "2024-01-01")], amount=1000, currency="EUR")
+    add_deal(store, "E2", [("Qualify", "2024-01-01"), ("Won", "2024-02-10")], amount=1000, currency="EUR")
+    add_deal(store, "C1", [("Qualify", "2024-01-01")], amount=5000, currency="CHF")  # no rate: adds nothing
+    add_deal(store, "U1", [("Qualify", "2024-01-01")], amount=100)  # no currency: the company's
+    with store.atomic() as s:
+        s.add_all([m.ExchangeRate(currency="EUR", valid_from=date(2024, 1, 1), rate=1.1),
+                   m.ExchangeRate(currency="EUR", valid_from=date(2024, 3, 1), rate=1.2)])
+    add_login(store)
+    client, _ = page_client(make_app(store))
+    sums = client.get("/board/totals").json()
+    # Qualify: E1 at the latest rate 1,000 x 1.2 + U1 100; C1 counted, not added. Won: E2 at its close date's rate 1.1.
+    assert (sums["1"]["count"], sums["1"]["amount"]) == (3, pytest.approx(1300.0))
+    assert sums["4"]["amount"] == pytest.approx(1100.0)

@@ -243,18 +243,32 @@ def build_board(
 
 
 def sql_totals(session: Any, pipeline_id: int | None, *, owner: str | None = None, team: str | None = None,
-               product: str | None = None, condition: Any = None) -> dict[str, dict[str, float]]:
-    """Column totals straight from the tables: what the board refreshes after a drag, without reloading the history."""
-    from sqlalchemy import func, select
+               product: str | None = None, condition: Any = None, currency: str = "USD") -> dict[str, dict[str, float]]:
+    """Column totals straight from the tables: what the board refreshes after a drag, without reloading the history.
+
+    Amounts are in the company ``currency`` as in every report (dealflow.domain.money): a deal in
+    another currency at the rate valid on its close date, or the latest one while open; a deal
+    whose currency has no rate adds nothing.
+    """
+    from sqlalchemy import case, func, or_, select
 
     from dealflow.store import models as m
 
     if pipeline_id is None:
         pipeline_id = session.scalar(select(m.Deal.pipeline_id).where(m.Deal.status == "open")
                                      .group_by(m.Deal.pipeline_id).order_by(func.count().desc(), m.Deal.pipeline_id).limit(1))
-    amount = func.coalesce(m.Deal.amount, 0.0)
+    code = func.upper(func.trim(m.Deal.currency))
+    rate = (
+        select(m.ExchangeRate.rate)
+        .where(func.upper(m.ExchangeRate.currency) == code,
+               or_(m.Deal.closed_at.is_(None), m.Deal.status == "open", m.ExchangeRate.valid_from <= m.Deal.closed_at))
+        .order_by(m.ExchangeRate.valid_from.desc()).limit(1).correlate(m.Deal).scalar_subquery()
+    )
+    home = or_(m.Deal.currency.is_(None), code == "", code == currency.strip().upper())
+    converted = case((home, m.Deal.amount), else_=m.Deal.amount * rate)
+    amount = func.coalesce(converted, 0.0)
     stmt = (
-        select(m.Stage.id, func.count(m.Deal.id), func.coalesce(func.sum(m.Deal.amount), 0.0),
+        select(m.Stage.id, func.count(m.Deal.id), func.coalesce(func.sum(converted), 0.0),
                func.coalesce(func.sum(amount * func.coalesce(m.Stage.probability, 0.0)), 0.0))
         .join(m.Deal, m.Deal.stage_id == m.Stage.id)
         .where(m.Stage.pipeline_id == pipeline_id, m.Deal.deleted_at.is_(None))

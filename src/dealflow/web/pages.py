@@ -142,7 +142,7 @@ def board_totals(request: Request, pipeline: int | None = None, owner: str | Non
                  product: str | None = None, access: Access = Depends(page_access),
                  session: Session = Depends(get_session)) -> JSONResponse:
     return JSONResponse(sql_totals(session, pipeline, owner=owner or None, team=team or None, product=product or None,
-                                   condition=access.deal_filter()))
+                                   condition=access.deal_filter(), currency=request.app.state.store.currency))
 
 
 # -- deal page ---------------------------------------------------------------------------
