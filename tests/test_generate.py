@@ -1,8 +1,6 @@
 """The synthetic generator: realistic shape, known true probabilities, bulk speed."""
 from __future__ import annotations
 
-import time
-
 import polars as pl
 import pytest
 
@@ -49,10 +47,10 @@ def test_generate_is_reproducible_and_refuses_a_second_run_with_the_same_seed(st
 
 
 @pytest.mark.slow
-def test_twenty_thousand_deals_load_in_well_under_a_minute(file_store):
-    clock = time.perf_counter()
-    generate(file_store, deals=20_000, seed=1)
-    assert time.perf_counter() - clock < 45
+def test_twenty_thousand_deals_load_into_a_file_store(file_store):
+    # (how fast: benchmarks/run.py and docs/benchmarks.md, not a timed test)
+    result = generate(file_store, deals=20_000, seed=1)
+    assert load_history(file_store).deals.height == result.deals == 20_000
 
 
 def test_records_written_after_generating_get_fresh_ids(store):
@@ -100,13 +98,6 @@ def test_each_deal_has_about_ten_events_and_a_consistent_path_at_any_size(deals)
     won_share = r.won / (r.won + r.lost)
     p_closed = syn.deals.filter(pl.col("status") != "open")["true_probability"].mean()
     assert abs(won_share - p_closed) < 3 * (0.25 / (r.won + r.lost)) ** 0.5 + 0.01
-
-
-def test_simulation_is_columnar_fast():
-    clock = time.perf_counter()
-    syn = _simulate(200_000, seed=2)
-    assert syn.deals.height == 200_000
-    assert time.perf_counter() - clock < 30  # ~5 s here; a per-deal Python loop takes minutes
 
 
 def test_files_map_with_no_options_and_import_to_the_same_store_as_generate(tmp_path, store, file_store):
