@@ -5,7 +5,7 @@ import getpass
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from dealflow.store import models as m
@@ -39,10 +39,23 @@ def record(
     return entry
 
 
-def trail(session: Session, *, entity: str | None = None, entity_id: str | int | None = None, limit: int = 100) -> list[m.AuditEntry]:
-    query = select(m.AuditEntry).order_by(m.AuditEntry.at.desc(), m.AuditEntry.id.desc()).limit(limit)
+def filtered(*, entity: str | None = None, entity_id: str | int | None = None, action: str | None = None,
+             user_email: str | None = None) -> Select[m.AuditEntry]:
+    """Entries matching every filter given (None = any); the caller orders and pages."""
+    query = select(m.AuditEntry)
     if entity is not None:
         query = query.where(m.AuditEntry.entity == entity)
     if entity_id is not None:
         query = query.where(m.AuditEntry.entity_id == str(entity_id))
-    return list(session.scalars(query))
+    if action is not None:
+        query = query.where(m.AuditEntry.action == action)
+    if user_email is not None:
+        query = query.where(m.AuditEntry.user_email == user_email.strip().lower())
+    return query
+
+
+NEWEST_FIRST = (m.AuditEntry.at.desc(), m.AuditEntry.id.desc())
+
+
+def trail(session: Session, *, entity: str | None = None, entity_id: str | int | None = None, limit: int = 100) -> list[m.AuditEntry]:
+    return list(session.scalars(filtered(entity=entity, entity_id=entity_id).order_by(*NEWEST_FIRST).limit(limit)))

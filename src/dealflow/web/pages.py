@@ -28,6 +28,7 @@ from dealflow.web.board import build_board, render_cards, sql_totals
 from dealflow.web.deps import get_full_history, get_history, get_session
 from dealflow.web.routers import activities as activities_api
 from dealflow.web.routers import deals as deals_api
+from dealflow.store import audit as audit_log
 from dealflow.web.routers._common import audit, deal_or_404
 from dealflow.web.schemas import ActivityCreate, StageMoveCreate
 
@@ -469,13 +470,8 @@ def audit_page(request: Request, entity: str | None = None, entity_id: str | Non
                session: Session = Depends(get_session)) -> Response:
     """Who did what, when and from where: the newest 100 entries, filterable (``GET /api/audit`` for scripts)."""
     access.require_admin()
-    stmt = select(m.AuditEntry).order_by(m.AuditEntry.at.desc(), m.AuditEntry.id.desc())
-    if entity:
-        stmt = stmt.where(m.AuditEntry.entity == entity)
-    if entity_id:
-        stmt = stmt.where(m.AuditEntry.entity_id == entity_id)
-    if user_email:
-        stmt = stmt.where(m.AuditEntry.user_email == user_email.strip().lower())
+    stmt = audit_log.filtered(entity=entity or None, entity_id=entity_id or None, user_email=user_email or None)
+    stmt = stmt.order_by(*audit_log.NEWEST_FIRST)
     entries = session.scalars(stmt.limit(101).offset((page - 1) * 100)).all()
     filters = {"entity": entity or "", "entity_id": entity_id or "", "user_email": user_email or ""}
     return render(request, "audit.html", entries=entries[:100], more=len(entries) > 100, page=page, filters=filters,

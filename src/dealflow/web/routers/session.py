@@ -15,6 +15,7 @@ from dealflow.web.auth import (
     Access, admin_access, authenticate, check_rate, get_access, issue_token, note_sign_in, revoke_tokens, sign_out_everywhere,
 )
 from dealflow.web.deps import get_session
+from dealflow.store import audit as audit_log
 from dealflow.web.routers._common import Limit, Offset, audit, paginate
 from dealflow.web.schemas import AuditEntryPublic, Me, Page, Token, TokenCreate, TokenCreated, TokenInfo
 
@@ -86,13 +87,5 @@ def revoke_token(token_id: int, request: Request, access: Access = Depends(get_a
 def audit_trail(entity: str | None = Query(None, description="deal, activity, user, …"), entity_id: str | None = None,
                 action: str | None = None, user_email: str | None = None, limit: int = Limit, offset: int = Offset,
                 access: Access = Depends(admin_access), session: Session = Depends(get_session)) -> Any:
-    stmt = select(m.AuditEntry)
-    if entity:
-        stmt = stmt.where(m.AuditEntry.entity == entity)
-    if entity_id:
-        stmt = stmt.where(m.AuditEntry.entity_id == entity_id)
-    if action:
-        stmt = stmt.where(m.AuditEntry.action == action)
-    if user_email:
-        stmt = stmt.where(m.AuditEntry.user_email == user_email.strip().lower())
-    return paginate(session, stmt, limit, offset, [m.AuditEntry.at.desc(), m.AuditEntry.id.desc()])
+    stmt = audit_log.filtered(entity=entity or None, entity_id=entity_id or None, action=action or None, user_email=user_email or None)
+    return paginate(session, stmt, limit, offset, list(audit_log.NEWEST_FIRST))
