@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import socket
 import statistics
 import subprocess
 import sys
@@ -38,17 +37,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 from dealflow.store import Store, crm  # noqa: E402
 from dealflow.store import models as m  # noqa: E402
 from dealflow.web.testing import PASSWORD, add_login  # noqa: E402
+from serving import free_port, wait_until_up  # noqa: E402  (benchmarks/ is the script's folder)
 
 STAGES = [("Lead", "open", 0.1), ("Qualified", "open", 0.3), ("Proposal", "open", 0.6), ("Negotiation", "open", 0.8),
           ("Won", "won", 1.0), ("Lost", "lost", 0.0)]
 OPEN = [name for name, kind, _ in STAGES if kind == "open"]
 EMAIL = "load@example.com"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def build(store: Store, n_deals: int, seed: int = 11) -> list[int]:
@@ -208,14 +202,7 @@ def main() -> int:
         base = f"http://127.0.0.1:{port}"
         import httpx
 
-        for _ in range(200):
-            try:
-                if httpx.get(base + "/api/openapi.json", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        else:
+        if not wait_until_up(base, 20):
             print("the server did not start", file=sys.stderr)
             return 1
         token = httpx.post(base + "/api/token", data={"username": EMAIL, "password": PASSWORD}).json()["access_token"]

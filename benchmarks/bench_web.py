@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import socket
 import subprocess
 import sys
 import tempfile
@@ -36,16 +35,11 @@ sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from bench_board import build  # noqa: E402
+from serving import free_port, wait_until_up  # noqa: E402
 
 DEFAULT_ENDPOINTS = ("/api/board,/api/analyses/report,/api/analyses/funnel,/api/analyses/inspect,"
                      "/api/analyses/forecast,/api/analyses/flow")
 OPEN_STAGES = ["Lead", "Qualified", "Proposal", "Negotiation"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def cpu_seconds(pid: int) -> float:
@@ -184,14 +178,7 @@ def main() -> int:
         base = f"http://127.0.0.1:{port}"
         import httpx
 
-        for _ in range(600):
-            try:
-                if httpx.get(base + "/api/openapi.json", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        else:
+        if not wait_until_up(base, 60):
             print("the server did not start", file=sys.stderr)
             return 1
         tokens = [httpx.post(base + "/api/token", data={"username": e, "password": PASSWORD}).json()["access_token"] for e in emails]
