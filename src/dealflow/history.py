@@ -16,8 +16,9 @@ Frames and their columns (the contract analytics and forecasting code relies on)
   amount_original (in the deal's own ``currency``; ``amount`` is in the company currency,
   null when no exchange rate converts it), exchange_rate
 - ``deal_products``: deal_id, product_id, product, quantity, price
-- ``stage_changes``: id, deal_id, from_stage, to_stage, to_kind, to_rank, at, by,
-  lost_reason — ordered by (deal_id, at, id); ``id`` breaks ties in the source's order
+- ``stage_changes``: id, deal_id, from_stage, to_stage, to_stage_id, to_kind, to_rank, at, by,
+  lost_reason — ordered by (deal_id, at, id); ``id`` breaks ties in the source's order.
+  Hot paths group by the integer ``to_stage_id`` and name stages only in their small results.
 - ``field_changes``: id, deal_id, field, old_value, new_value, at, by
 - ``activities``: id, deal_id, lead_id, kind, subject, owner_id, resource, at, ended_at, outcome
 - ``stages``: id, pipeline_id, pipeline, name, position, kind, probability, rank (place on
@@ -216,14 +217,15 @@ class History:
     def stage_log(self) -> pl.DataFrame:
         """Each deal's stage visits in time order, consecutive repeats of a stage counted once.
 
-        Columns: deal_id, stage, kind, rank, entered_at, left_at (null while still there), visit (1..n).
+        Columns: deal_id, stage, stage_id, kind, rank, entered_at, left_at (null while still there), visit (1..n).
         """
         sc = sorted_by_deal(self.stage_changes)
-        prev = shift_in_deal(pl.col("to_stage"), 1)
-        sc = sc.filter((pl.col("to_stage") != prev) | prev.is_null())
+        prev = shift_in_deal(pl.col("to_stage_id"), 1)
+        sc = sc.filter((pl.col("to_stage_id") != prev) | prev.is_null())
         return sc.select(
             "deal_id",
             pl.col("to_stage").alias("stage"),
+            pl.col("to_stage_id").alias("stage_id"),
             pl.col("to_kind").alias("kind"),
             pl.col("to_rank").alias("rank"),
             pl.col("at").alias("entered_at"),

@@ -17,10 +17,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
+import numpy as np
 import polars as pl
 
 from dealflow.analytics.metrics import days_between
-from dealflow.history import UTC_TIME, History, shift_in_deal
+from dealflow.analytics.runs import DealRuns, StageIndex
+from dealflow.history import UTC_TIME, History, seq_in_deal, shift_in_deal, sorted_by_deal
 
 Outcome = Literal["won", "lost", "open", "all"]
 
@@ -44,30 +46,69 @@ def quantiles(value: str, prefix: str = "") -> list[pl.Expr]:
     ]
 
 
+KINDS = ("open", "won", "lost")  # stage kinds and deal statuses, coded 0, 1, 2 in visit_codes
+
+
+def visit_codes(history: History, now: datetime | None = None) -> pl.DataFrame:
+    """``stage_visits`` keyed by integers only: stage ids, and kind and status as codes (index into
+    ``KINDS``). Millions of visits group and compare faster on integers; names are joined to the
+    few rows of a result (``stage_visits`` joins them to every row, for callers that want them).
+
+    Columns: deal_id, pipeline_id, status, stage_id, kind, rank, entered_at, left_at, visit,
+    next_stage_id, next_kind, next_rank, days, current (see ``stage_visits``).
+    """
+    at = now or history.now
+    stages, deals = history.stages, history.deals
+    changes = sorted_by_deal(history.stage_changes).select("deal_id", pl.col("to_stage_id").alias("stage_id"), pl.col("at").alias("entered_at"))
+    # A visit: consecutive changes to the same stage count once.
+    log = changes.filter((pl.col("stage_id") != shift_in_deal(pl.col("stage_id"), 1)).fill_null(True))
+    index = StageIndex.of(stages)
+    where = index.positions(log["stage_id"])
+    runs = DealRuns.of(log["deal_id"])
+    row, found = runs.rows_in(deals["id"].to_numpy())
+    status = deals["status"].replace_strict(list(KINDS), range(len(KINDS)), default=None, return_dtype=pl.Int8).to_numpy()
+    log = log.with_columns(
+        pl.Series("pipeline_id", runs.per_row(deals["pipeline_id"].to_numpy()[row]), dtype=pl.Int64),
+        pl.Series("status", runs.per_row(status[row]), dtype=pl.Int8),
+        pl.Series("kind", index.lookup(stages.with_columns(pl.col("kind").replace_strict(list(KINDS), range(len(KINDS)))), "kind", -1)[where], dtype=pl.Int8),
+        pl.Series("rank", index.lookup(stages, "rank", -1)[where], dtype=pl.Int64),
+    ).filter(pl.Series(runs.per_row(found))).with_columns(pl.when(pl.col("rank") >= 0).then(pl.col("rank")).alias("rank"))
+    end = pl.col("left_at").fill_null(
+        pl.when((pl.col("kind") == 0) & (pl.col("status") == 0)).then(pl.lit(at, dtype=UTC_TIME))
+    )
+    return log.with_columns(
+        shift_in_deal(pl.col("entered_at"), -1).alias("left_at"),
+        seq_in_deal(1).alias("visit"),
+        *[shift_in_deal(pl.col(c), -1).alias(f"next_{c}") for c in ("stage_id", "kind", "rank")],
+        # the deal's last visit: its last row
+        (pl.col("deal_id").shift(-1).is_null() | (pl.col("deal_id") != pl.col("deal_id").shift(-1))).alias("current"),
+    ).with_columns(days_between(pl.col("entered_at"), end).alias("days")).select(
+        "deal_id", "pipeline_id", "status", "stage_id", "kind", "rank", "entered_at", "left_at", "visit",
+        "next_stage_id", "next_kind", "next_rank", "days", "current",
+    )
+
+
 def stage_visits(history: History, now: datetime | None = None) -> pl.DataFrame:
     """The stage log with each visit's pipeline, the deal's status and how long the visit lasted.
 
-    Columns: deal_id, pipeline_id, pipeline, status, stage, kind, rank, entered_at, left_at,
-    visit, next_stage, next_kind, next_rank, days (closed visits: until the next stage;
-    the current visit of an open deal: until ``now``; a closed deal's won/lost visit: null),
-    current (the deal's last visit).
+    Columns: deal_id, pipeline_id, pipeline, status, stage, stage_id, kind, rank, entered_at,
+    left_at, visit, next_stage, next_stage_id, next_kind, next_rank, days (closed visits: until
+    the next stage; the current visit of an open deal: until ``now``; a closed deal's won/lost
+    visit: null), current (the deal's last visit).
     """
-    at = now or history.now
-    log = history.stage_log()
-    deals = history.deals.select(pl.col("id").alias("deal_id"), "pipeline_id", "pipeline", "status")
-    log = log.join(deals, on="deal_id", how="inner", maintain_order="left")  # keeps each deal's rows together
-    nxt = [shift_in_deal(pl.col(c), -1).alias(f"next_{c}") for c in ("stage", "kind", "rank")]
-    end = pl.when(pl.col("left_at").is_not_null()).then(pl.col("left_at")).when(
-        (pl.col("kind") == "open") & (pl.col("status") == "open")
-    ).then(pl.lit(at, dtype=UTC_TIME))
-    return log.with_columns(
-        *nxt,
-        days_between(pl.col("entered_at"), end).alias("days"),
-        # the deal's last visit: its last row (visits are numbered 1..n in row order)
-        (pl.col("deal_id").shift(-1).is_null() | (pl.col("deal_id") != pl.col("deal_id").shift(-1))).alias("current"),
+    visits = visit_codes(history, now)
+    stages = history.stages
+    name = {"old": stages["id"], "new": stages["name"], "default": None, "return_dtype": pl.String}
+    pipelines = _pipelines(history)
+    kinds = {"old": range(len(KINDS)), "new": list(KINDS), "default": None, "return_dtype": pl.String}
+    return visits.with_columns(
+        pl.col("pipeline_id").replace_strict(pipelines["pipeline_id"], pipelines["pipeline"], default=None, return_dtype=pl.String).alias("pipeline"),
+        pl.col("status").replace_strict(**kinds), pl.col("kind").replace_strict(**kinds), pl.col("next_kind").replace_strict(**kinds),
+        pl.col("stage_id").replace_strict(**name).alias("stage"),
+        pl.col("next_stage_id").replace_strict(**name).alias("next_stage"),
     ).select(
-        "deal_id", "pipeline_id", "pipeline", "status", "stage", "kind", "rank", "entered_at", "left_at",
-        "visit", "next_stage", "next_kind", "next_rank", "days", "current",
+        "deal_id", "pipeline_id", "pipeline", "status", "stage", "stage_id", "kind", "rank", "entered_at", "left_at",
+        "visit", "next_stage", "next_stage_id", "next_kind", "next_rank", "days", "current",
     )
 
 
@@ -75,8 +116,9 @@ def deal_stage_days(visits: pl.DataFrame) -> pl.DataFrame:
     """Per deal and open stage: visits and days in the stage (the sum of its visits)."""
     return (
         visits.filter(pl.col("kind") == "open")
-        .group_by(["deal_id", "pipeline", "status", "stage", "rank"], maintain_order=True)
-        .agg(pl.len().alias("visits"), pl.col("days").sum().alias("days"))
+        .group_by(["deal_id", "stage_id"], maintain_order=True)  # integer keys; the rest follows from them
+        .agg(pl.col("pipeline", "status", "stage", "rank").first(), pl.len().alias("visits"), pl.col("days").sum().alias("days"))
+        .select("deal_id", "pipeline", "status", "stage", "rank", "visits", "days")
     )
 
 
@@ -139,66 +181,112 @@ class FlowResult:
         })
 
 
+OPEN, WON, LOST = range(len(KINDS))
+
+
 def _move_kind() -> pl.Expr:
+    """forward / skip / regression / close / reopen, from the coded kinds and ranks of a visit and the next."""
     return (
-        pl.when(pl.col("kind").is_in(["won", "lost"]) & (pl.col("next_kind") == "open")).then(pl.lit("reopen"))
-        .when(pl.col("next_kind") == "lost").then(pl.lit("close"))
+        pl.when(pl.col("kind").is_in([WON, LOST]) & (pl.col("next_kind") == OPEN)).then(pl.lit("reopen"))
+        .when(pl.col("next_kind") == LOST).then(pl.lit("close"))
         .when(pl.col("next_rank") < pl.col("rank")).then(pl.lit("regression"))
         .when(pl.col("next_rank") > pl.col("rank") + 1).then(pl.lit("skip"))
-        .when(pl.col("next_kind") == "won").then(pl.lit("close"))
+        .when(pl.col("next_kind") == WON).then(pl.lit("close"))
         .otherwise(pl.lit("forward"))
     )
 
 
-def transitions(visits: pl.DataFrame) -> pl.DataFrame:
-    """Directly-follows transitions with counts and durations (days from entering ``from`` to entering ``to``)."""
-    moves = visits.filter(pl.col("next_stage").is_not_null()).with_columns(
-        days_between(pl.col("entered_at"), pl.col("left_at")).alias("_d"), _move_kind().alias("move")
+def _named(frame: pl.DataFrame, history: History, **columns: str) -> pl.DataFrame:
+    """Add stage names for id columns (``stage="stage_id"``) and the pipeline name for ``pipeline_id``."""
+    names = history.stages.select("id", "name")
+    for name, id_col in columns.items():
+        frame = frame.join(names.rename({"id": id_col, "name": name}), on=id_col, how="left")
+    return frame.join(_pipelines(history), on="pipeline_id", how="left")
+
+
+def _pipelines(history: History) -> pl.DataFrame:
+    return history.stages.select("pipeline_id", "pipeline").unique("pipeline_id")
+
+
+def _status_names(frame: pl.DataFrame, *columns: str) -> pl.DataFrame:
+    return frame.with_columns(pl.col(c).replace_strict(range(len(KINDS)), list(KINDS), return_dtype=pl.String) for c in columns)
+
+
+def transitions(visits: pl.DataFrame, history: History) -> pl.DataFrame:
+    """Directly-follows transitions with counts and durations (days from entering ``from`` to entering ``to``).
+
+    ``visits`` as ``visit_codes`` returns them; grouped by integer ids (the move kind follows from
+    the two stages), names join the result. ``deals`` counts each deal once per transition."""
+    moves = visits.filter(pl.col("next_stage_id").is_not_null()).with_columns(
+        days_between(pl.col("entered_at"), pl.col("left_at")).alias("_d")
+    )
+    grouped = moves.group_by(["pipeline_id", "stage_id", "next_stage_id"]).agg(
+        pl.len().alias("count"),
+        pl.col("deal_id").n_unique().alias("deals"),
+        *quantiles("_d"),
+        pl.col("_d").mean().alias("mean_days"),
+        pl.col("kind", "next_kind", "rank", "next_rank").first(),
     )
     return (
-        moves.group_by(["pipeline", "stage", "next_stage"])
-        .agg(
-            pl.len().alias("count"),
-            pl.col("deal_id").n_unique().alias("deals"),
-            *quantiles("_d"),
-            pl.col("_d").mean().alias("mean_days"),
-            pl.col("move").first().alias("kind"),
-            pl.col("rank").first().alias("_r"),
-            pl.col("next_rank").first().alias("_nr"),
-        )
-        .sort(["pipeline", "_r", "_nr", "count"], descending=[False, False, False, True], nulls_last=True)
-        .drop("_r", "_nr")
-        .rename({"stage": "from", "next_stage": "to"})
+        _named(grouped.with_columns(_move_kind().alias("kind")), history, **{"from": "stage_id", "to": "next_stage_id"})
+        .sort(["pipeline", "rank", "next_rank", "count"], descending=[False, False, False, True], nulls_last=True)
+        .select("pipeline_id", "pipeline", "from", "to", "count", "deals", "median_days", "p75_days", "p90_days", "mean_days", "kind")
     )
 
 
-def dwell_times(visits: pl.DataFrame) -> pl.DataFrame:
+def _per_deal_stage(visits: pl.DataFrame) -> pl.DataFrame:
+    """Per deal and stage, over all its visits: visits and days (summed), with pipeline, status, kind, rank.
+
+    Only deals that came back to a stage need grouping: the rest have one visit per stage, so
+    their rows pass as they are (a hash group-by over every visit costs about a second at 1M deals)."""
+    runs = DealRuns.of(visits["deal_id"])
+    index = StageIndex(np.sort(visits["stage_id"].unique().to_numpy()))
+    where = index.positions(visits["stage_id"])
+    stages_seen = np.zeros(len(runs.deal_ids), dtype=np.int64)
+    for word in range(0, len(index.ids), 63):
+        bits = np.where((where >= word) & (where < word + 63), np.left_shift(1, (where - word).clip(0, 62)), 0).astype(np.int64)
+        stages_seen += np.bitwise_count(runs.reduce(bits, np.bitwise_or)).astype(np.int64)
+    looped = pl.Series(runs.per_row(stages_seen < runs.lengths))
+    columns = ["deal_id", "stage_id", "pipeline_id", "status", "kind", "rank"]
+    single = visits.filter(~looped).select(*columns, pl.lit(1, pl.UInt32).alias("visits"), pl.col("days").fill_null(0.0))
+    grouped = visits.filter(looped).group_by(["deal_id", "stage_id"]).agg(
+        pl.col("pipeline_id", "status", "kind", "rank").first(), pl.len().alias("visits"), pl.col("days").sum()
+    ).select(*columns, "visits", "days")
+    return pl.concat([single, grouped])
+
+
+def dwell_times(per_deal_stage: pl.DataFrame, history: History) -> pl.DataFrame:
     """Per open stage and deal status: days in the stage per deal (sum of visits), median/p75/p90."""
-    per_deal = deal_stage_days(visits).filter(pl.col("days").is_not_null())
+    grouped = (
+        per_deal_stage.filter((pl.col("kind") == OPEN) & pl.col("days").is_not_null())
+        .group_by(["pipeline_id", "stage_id", "status"])
+        .agg(pl.len().alias("deals"), *quantiles("days"), pl.col("days").mean().alias("mean_days"), pl.col("rank").first())
+    )
     return (
-        per_deal.group_by(["pipeline", "stage", "rank", "status"])
-        .agg(pl.len().alias("deals"), *quantiles("days"), pl.col("days").mean().alias("mean_days"))
+        _status_names(_named(grouped, history, stage="stage_id"), "status")
         .sort(["pipeline", "rank", "status"])
+        .select("pipeline", "stage", "rank", "status", "deals", "median_days", "p75_days", "p90_days", "mean_days")
     )
 
 
 def stage_flow(history: History, *, outcome: Outcome = "all", period: Any = None) -> FlowResult:
     """Transitions, dwell times, regressions, skipped stages, reopened deals and loops."""
     history = filter_deals(history, outcome, period)
-    visits = stage_visits(history)
-    trans = transitions(visits)
-    moves = visits.filter(pl.col("next_stage").is_not_null()).with_columns(_move_kind().alias("move"))
-
+    visits = visit_codes(history)
+    trans = transitions(visits, history)
+    per_deal_stage = _per_deal_stage(visits)
+    # The irregular moves, a small part of all: reopens leave a closed stage, the others jump ranks.
+    candidates = (pl.col("kind") != OPEN) | (pl.col("next_rank") < pl.col("rank")) | (pl.col("next_rank") > pl.col("rank") + 1)
+    moves = visits.filter(pl.col("next_stage_id").is_not_null() & candidates.fill_null(False)).with_columns(_move_kind().alias("move"))
+    moves = moves.filter(pl.col("move").is_in(["regression", "skip", "reopen"]))
     regressions = (
-        moves.filter(pl.col("move") == "regression")
-        .group_by(["pipeline", "stage", "next_stage"])
-        .agg(pl.len().alias("count"), pl.col("deal_id").n_unique().alias("deals"))
-        .sort("count", descending=True)
-        .rename({"stage": "from", "next_stage": "to"})
+        trans.filter(pl.col("kind") == "regression")
+        .sort(["count", "pipeline"], descending=[True, False], maintain_order=True)
+        .select("pipeline", "from", "to", "count", "deals")
     )
-    jumps = moves.filter(pl.col("move") == "skip").select("deal_id", "pipeline_id", "pipeline", "rank", "next_rank")
+    jumps = moves.filter(pl.col("move") == "skip").select("deal_id", "pipeline_id", "rank", "next_rank")
     ranked = history.stages.filter(pl.col("rank").is_not_null()).select(
-        "pipeline_id", pl.col("name").alias("stage"), pl.col("rank").alias("_rank")
+        "pipeline_id", "pipeline", pl.col("name").alias("stage"), pl.col("rank").alias("_rank")
     )
     skips = (
         jumps.join(ranked, on="pipeline_id", how="inner")
@@ -208,23 +296,18 @@ def stage_flow(history: History, *, outcome: Outcome = "all", period: Any = None
         .sort(["pipeline", "_rank"])
         .drop("_rank")
     )
-    names = history.deals.select(pl.col("id").alias("deal_id"), "external_id")
     reopened = (
-        moves.filter(pl.col("move") == "reopen")
-        .join(names, on="deal_id", how="left")
-        .select("deal_id", "external_id", pl.col("stage").alias("closed_stage"),
-                pl.col("next_stage").alias("reopened_to"), pl.col("left_at").alias("at"))
+        _named(moves.filter(pl.col("move") == "reopen"), history, closed_stage="stage_id", reopened_to="next_stage_id")
+        .join(history.deals.select(pl.col("id").alias("deal_id"), "external_id"), on="deal_id", how="left")
+        .select("deal_id", "external_id", "closed_stage", "reopened_to", pl.col("left_at").alias("at"))
         .sort("at")
     )
-    loops = (
-        visits.group_by(["pipeline", "deal_id", "stage", "rank"])
-        .agg(pl.len().alias("_n"))
-        .filter(pl.col("_n") > 1)
-        .group_by(["pipeline", "stage", "rank"])
-        .agg(pl.len().alias("deals"), (pl.col("_n") - 1).sum().alias("extra_visits"))
-        .sort(["pipeline", "rank"], nulls_last=True)
-        .drop("rank")
-    )
+    looped = per_deal_stage.filter(pl.col("visits") > 1)
+    loops = _named(
+        looped.group_by(["pipeline_id", "stage_id"]).agg(pl.len().alias("deals"), (pl.col("visits") - 1).sum().alias("extra_visits"),
+                                                         pl.col("rank").first()),
+        history, stage="stage_id",
+    ).sort(["pipeline", "rank"], nulls_last=True).select("pipeline", "stage", "deals", "extra_visits")
     summary = {
         "deals": history.deals.height,
         "deals_with_history": visits["deal_id"].n_unique(),
@@ -233,11 +316,11 @@ def stage_flow(history: History, *, outcome: Outcome = "all", period: Any = None
         "deals_regressed": moves.filter(pl.col("move") == "regression")["deal_id"].n_unique(),
         "skip_moves": jumps.height,
         "deals_reopened": reopened["deal_id"].n_unique(),
-        "deals_with_loops": visits.group_by(["deal_id", "stage"]).len().filter(pl.col("len") > 1)["deal_id"].n_unique(),
+        "deals_with_loops": looped["deal_id"].n_unique(),
         "outcome": outcome,
         "period": getattr(period, "label", None),
     }
     return FlowResult(
-        transitions=trans, dwell=dwell_times(visits), regressions=regressions, skips=skips,
-        reopened=reopened, loops=loops, summary=summary,
+        transitions=trans.drop("pipeline_id"), dwell=dwell_times(per_deal_stage, history),
+        regressions=regressions, skips=skips, reopened=reopened, loops=loops, summary=summary,
     )

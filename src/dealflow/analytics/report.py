@@ -5,11 +5,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import numpy as np
 import polars as pl
 
 from dealflow.analytics.metrics import cycle_days, days_between, outcome_summary, win_rate
+from dealflow.analytics.runs import DealRuns, StageIndex
 from dealflow.domain.money import normalize_currency, unconverted, unconverted_note
-from dealflow.history import History
+from dealflow.history import History, sorted_by_deal
 
 AGE_BUCKETS = [(0, 30, "0-30 days"), (30, 60, "31-60 days"), (60, 90, "61-90 days"), (90, 180, "91-180 days"), (180, None, "over 180 days")]
 
@@ -54,9 +56,9 @@ class PipelineReport:
         }
 
 
-def _with_probability(deals: pl.DataFrame, stages: pl.DataFrame) -> pl.DataFrame:
-    probs = stages.select(pl.col("pipeline_id"), pl.col("name").alias("stage"), pl.col("probability").alias("stage_probability"))
-    return deals.join(probs, on=["pipeline_id", "stage"], how="left")
+def _stage_probability(stages: pl.DataFrame) -> pl.Expr:
+    """Each deal's stage's default probability, looked up by the integer stage id."""
+    return pl.col("stage_id").replace_strict(stages["id"], stages["probability"], default=None, return_dtype=pl.Float64)
 
 
 def stage_table(history: History) -> pl.DataFrame:
@@ -67,26 +69,19 @@ def stage_table(history: History) -> pl.DataFrame:
     ``conversion`` = advanced ÷ reached, lost deals staying in the denominator.
     """
     stages = history.stages
-    deals = _with_probability(history.deals, stages)
-    open_ = deals.filter(pl.col("status") == "open").group_by(["pipeline_id", "stage"]).agg(
+    deals = history.deals
+    # Keyed by the integer stage id over millions of rows; names join the few result rows.
+    probability = _stage_probability(stages)
+    open_ = deals.filter(pl.col("status") == "open").group_by("stage_id").agg(
         pl.len().alias("open_deals"),
         pl.col("amount").sum().alias("open_amount"),
-        (pl.col("amount") * pl.col("stage_probability")).sum().alias("weighted_amount"),
+        (pl.col("amount") * probability).sum().alias("weighted_amount"),
     )
-    log = history.stage_log().join(history.deals.select(pl.col("id").alias("deal_id"), "pipeline_id"), on="deal_id")
-    # Current stages count as reached even when the source recorded no date for them.
-    current = history.deals.select(pl.col("id").alias("deal_id"), "pipeline_id", "stage").filter(pl.col("stage").is_not_null())
-    ranks = stages.select("pipeline_id", pl.col("name").alias("stage"), "rank")
-    visits = pl.concat([log.select("deal_id", "pipeline_id", "stage"), current]).unique().join(ranks, on=["pipeline_id", "stage"], how="left")
-    furthest = visits.group_by("deal_id").agg(pl.col("rank").max().alias("furthest"))
-    reached = visits.join(furthest, on="deal_id").group_by(["pipeline_id", "stage"]).agg(
-        pl.len().alias("reached"),
-        (pl.col("furthest") > pl.col("rank")).sum().alias("advanced"),
-    )
+    reached = _reached(history)
     table = (
-        stages.select("pipeline_id", "pipeline", pl.col("name").alias("stage"), "kind", "probability", "position")
-        .join(open_, on=["pipeline_id", "stage"], how="left")
-        .join(reached, on=["pipeline_id", "stage"], how="left")
+        stages.select(pl.col("id").alias("stage_id"), "pipeline_id", "pipeline", pl.col("name").alias("stage"), "kind", "probability", "position")
+        .join(open_, on="stage_id", how="left")
+        .join(reached, on="stage_id", how="left")
         .with_columns(
             pl.col("open_deals").fill_null(0), pl.col("open_amount").fill_null(0.0), pl.col("weighted_amount").fill_null(0.0),
             pl.col("reached").fill_null(0), pl.col("advanced").fill_null(0),
@@ -96,24 +91,65 @@ def stage_table(history: History) -> pl.DataFrame:
         )
         .sort(["pipeline_id", "position"])
     )
-    return table.drop("pipeline_id", "position")
+    return table.drop("stage_id", "pipeline_id", "position")
+
+
+def _reached(history: History) -> pl.DataFrame:
+    """Per stage id: ``reached`` and ``advanced`` (see ``stage_table``).
+
+    Each deal's stages are a bit mask (one bit per stage, 63 to a word) and its furthest rank,
+    folded over its stage changes plus its current stage (which counts as reached even when the
+    source recorded no date for it); a stage's counts are then a test of its bit over the deals."""
+    stages, deals = history.stages, history.deals
+    index = StageIndex.of(stages)
+    rank = index.lookup(stages, "rank", -1)  # lost stages have no rank: never passed
+    changes = sorted_by_deal(history.stage_changes)
+    runs = DealRuns.of(changes["deal_id"])
+    changed_pos = index.positions(changes["to_stage_id"])
+    current_pos = index.positions(deals["stage_id"])
+    # Deals' own rows, in deals' order; deals without stage changes fold only their current stage.
+    rows, known = runs.rows_in(deals["id"].to_numpy())
+    rows = rows[known]  # the deals row of each run whose deal is in the frame (each deal once)
+    furthest = rank[current_pos]
+    furthest[rows] = np.maximum(furthest[rows], runs.reduce(rank[changed_pos], np.maximum)[known])
+    counts: dict[int, tuple[int, int]] = {}
+    for word in range(0, len(index.ids), 63):
+        bits = np.array([1 << (p - word) if word <= p < word + 63 else 0 for p in range(len(index.ids))] + [0], dtype=np.int64)
+        mask = bits[current_pos]
+        mask[rows] |= runs.reduce(bits[changed_pos], np.bitwise_or)[known]
+        for p in range(word, min(word + 63, len(index.ids))):
+            hit = (mask & (1 << (p - word))) != 0
+            counts[int(index.ids[p])] = (int(hit.sum()), int((hit & (furthest > rank[p])).sum()) if rank[p] >= 0 else 0)
+    return pl.DataFrame(
+        {"stage_id": list(counts), "reached": [c[0] for c in counts.values()], "advanced": [c[1] for c in counts.values()]},
+        schema={"stage_id": pl.Int64, "reached": pl.UInt32, "advanced": pl.UInt32},
+    )
 
 
 def pipeline_report(history: History, as_of: datetime | None = None) -> PipelineReport:
     """The report of PRODUCT.md's conventions, now or as it stood at ``as_of``."""
     h = history.as_of(as_of) if as_of is not None else history
     now = h.now
-    deals = _with_probability(h.deals, h.stages).with_columns(cycle_days())
+    # Only the columns the report reads: every filter below copies what it keeps.
+    deals = h.deals.select(
+        "id", "status", "amount", "currency", "amount_original", "owner", "product", "list_price", "first_seen_at", "closed_at",
+        _stage_probability(h.stages).alias("stage_probability"), cycle_days(),
+    )
     status = pl.col("status")
-    counts = {s: deals.filter(status == s).height for s in ("open", "won", "lost")}
-    won_amount = deals.filter(status == "won")["amount"].fill_null(0).sum()
-    lost_amount = deals.filter(status == "lost")["amount"].fill_null(0).sum()
+    amount = pl.col("amount")
+    totals_row = deals.select(
+        *[(status == s).sum().alias(s) for s in ("open", "won", "lost")],
+        amount.filter(status == "won").fill_null(0).sum().alias("won_amount"),
+        amount.filter(status == "lost").fill_null(0).sum().alias("lost_amount"),
+        (amount * pl.col("stage_probability")).filter(status == "open").sum().alias("weighted"),
+        amount.filter(status == "won").mean().alias("avg_won"),
+        pl.col("cycle_days").filter(status == "won").mean().alias("avg_cycle"),
+    ).row(0, named=True)
+    counts = {s: int(totals_row[s]) for s in ("open", "won", "lost")}
+    won_amount, lost_amount, weighted = totals_row["won_amount"], totals_row["lost_amount"], totals_row["weighted"]
     open_deals = deals.filter(status == "open")
-    weighted = (open_deals["amount"] * open_deals["stage_probability"]).sum()
     rate = counts["won"] / (counts["won"] + counts["lost"]) if counts["won"] + counts["lost"] else None
-    won = deals.filter(status == "won")
-    avg_won = won["amount"].mean()
-    avg_cycle = won["cycle_days"].mean()
+    avg_won, avg_cycle = totals_row["avg_won"], totals_row["avg_cycle"]
     velocity = (counts["open"] * avg_won * rate / avg_cycle) if (rate and avg_won and avg_cycle) else None  # type: ignore[operator]
 
     cycle = (

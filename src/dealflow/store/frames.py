@@ -125,7 +125,7 @@ def load_history(store: Store, *, deal_ids: Collection[int] | None = None) -> Hi
         stage_changes.join(names.select(pl.col("id").alias("from_stage_id"), pl.col("name").alias("from_stage")), on="from_stage_id", how="left")
         .join(names.rename({"id": "to_stage_id", "name": "to_stage", "kind": "to_kind", "rank": "to_rank"}), on="to_stage_id", how="left")
         .sort(["deal_id", "at", "id"])
-        .select("id", "deal_id", "from_stage", "to_stage", "to_kind", "to_rank", "at", "by", "lost_reason")
+        .select("id", "deal_id", "from_stage", "to_stage", "to_stage_id", "to_kind", "to_rank", "at", "by", "lost_reason")
     )
     field_changes = _frame(
         store,
