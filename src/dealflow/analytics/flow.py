@@ -212,20 +212,38 @@ def _status_names(frame: pl.DataFrame, *columns: str) -> pl.DataFrame:
     return frame.with_columns(pl.col(c).replace_strict(range(len(KINDS)), list(KINDS), return_dtype=pl.String) for c in columns)
 
 
-def transitions(visits: pl.DataFrame, history: History) -> pl.DataFrame:
+def _looping(visits: pl.DataFrame) -> pl.Series:
+    """Per visit: whether its deal may visit a stage twice (a superset of the deals that do).
+
+    A deal whose moves all climb the ranks, bar a last move into a lost stage, visits each stage
+    once; only the others (regressions, reopens, moves out of won or lost) need grouping by
+    (deal, stage) — a hash group-by over every visit costs about a second at 1M deals."""
+    back = (pl.col("rank").is_null() | (pl.col("next_rank") <= pl.col("rank"))) & pl.col("next_stage_id").is_not_null()
+    flag = visits.select(back.fill_null(False).cast(pl.UInt8))[:, 0].to_numpy()
+    runs = DealRuns.of(visits["deal_id"])
+    return pl.Series(runs.per_row(runs.reduce(flag, np.maximum).astype(bool)))
+
+
+def transitions(visits: pl.DataFrame, history: History, looping: pl.Series | None = None) -> pl.DataFrame:
     """Directly-follows transitions with counts and durations (days from entering ``from`` to entering ``to``).
 
     ``visits`` as ``visit_codes`` returns them; grouped by integer ids (the move kind follows from
     the two stages), names join the result. ``deals`` counts each deal once per transition."""
-    moves = visits.filter(pl.col("next_stage_id").is_not_null()).with_columns(
+    looping = _looping(visits) if looping is None else looping
+    moves = visits.with_columns(looping.alias("_loops")).filter(pl.col("next_stage_id").is_not_null()).with_columns(
         days_between(pl.col("entered_at"), pl.col("left_at")).alias("_d")
     )
-    grouped = moves.group_by(["pipeline_id", "stage_id", "next_stage_id"]).agg(
+    keys = ["pipeline_id", "stage_id", "next_stage_id"]
+    grouped = moves.group_by(keys).agg(
         pl.len().alias("count"),
-        pl.col("deal_id").n_unique().alias("deals"),
         *quantiles("_d"),
         pl.col("_d").mean().alias("mean_days"),
         pl.col("kind", "next_kind", "rank", "next_rank").first(),
+    )
+    # A deal makes a move more than once only if it loops: count those repeats on its few rows.
+    repeats = moves.filter(pl.col("_loops")).group_by([*keys, "deal_id"]).len().group_by(keys).agg((pl.col("len") - 1).sum().alias("_again"))
+    grouped = grouped.join(repeats, on=keys, how="left").with_columns(
+        (pl.col("count") - pl.col("_again").fill_null(0)).cast(pl.UInt32).alias("deals")
     )
     return (
         _named(grouped.with_columns(_move_kind().alias("kind")), history, **{"from": "stage_id", "to": "next_stage_id"})
@@ -234,22 +252,14 @@ def transitions(visits: pl.DataFrame, history: History) -> pl.DataFrame:
     )
 
 
-def _per_deal_stage(visits: pl.DataFrame) -> pl.DataFrame:
+def _per_deal_stage(visits: pl.DataFrame, looping: pl.Series) -> pl.DataFrame:
     """Per deal and stage, over all its visits: visits and days (summed), with pipeline, status, kind, rank.
 
-    Only deals that came back to a stage need grouping: the rest have one visit per stage, so
-    their rows pass as they are (a hash group-by over every visit costs about a second at 1M deals)."""
-    runs = DealRuns.of(visits["deal_id"])
-    index = StageIndex(np.sort(visits["stage_id"].unique().to_numpy()))
-    where = index.positions(visits["stage_id"])
-    stages_seen = np.zeros(len(runs.deal_ids), dtype=np.int64)
-    for word in range(0, len(index.ids), 63):
-        bits = np.where((where >= word) & (where < word + 63), np.left_shift(1, (where - word).clip(0, 62)), 0).astype(np.int64)
-        stages_seen += np.bitwise_count(runs.reduce(bits, np.bitwise_or)).astype(np.int64)
-    looped = pl.Series(runs.per_row(stages_seen < runs.lengths))
+    Only deals that may loop (``_looping``) are grouped; the others have one visit per stage, so
+    their rows pass as they are."""
     columns = ["deal_id", "stage_id", "pipeline_id", "status", "kind", "rank"]
-    single = visits.filter(~looped).select(*columns, pl.lit(1, pl.UInt32).alias("visits"), pl.col("days").fill_null(0.0))
-    grouped = visits.filter(looped).group_by(["deal_id", "stage_id"]).agg(
+    single = visits.filter(~looping).select(*columns, pl.lit(1, pl.UInt32).alias("visits"), pl.col("days").fill_null(0.0))
+    grouped = visits.filter(looping).group_by(["deal_id", "stage_id"]).agg(
         pl.col("pipeline_id", "status", "kind", "rank").first(), pl.len().alias("visits"), pl.col("days").sum()
     ).select(*columns, "visits", "days")
     return pl.concat([single, grouped])
@@ -273,8 +283,9 @@ def stage_flow(history: History, *, outcome: Outcome = "all", period: Any = None
     """Transitions, dwell times, regressions, skipped stages, reopened deals and loops."""
     history = filter_deals(history, outcome, period)
     visits = visit_codes(history)
-    trans = transitions(visits, history)
-    per_deal_stage = _per_deal_stage(visits)
+    looping = _looping(visits)
+    trans = transitions(visits, history, looping)
+    per_deal_stage = _per_deal_stage(visits, looping)
     # The irregular moves, a small part of all: reopens leave a closed stage, the others jump ranks.
     candidates = (pl.col("kind") != OPEN) | (pl.col("next_rank") < pl.col("rank")) | (pl.col("next_rank") > pl.col("rank") + 1)
     moves = visits.filter(pl.col("next_stage_id").is_not_null() & candidates.fill_null(False)).with_columns(_move_kind().alias("move"))
