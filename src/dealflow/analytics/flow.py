@@ -21,7 +21,7 @@ import numpy as np
 import polars as pl
 
 from dealflow.analytics.metrics import days_between
-from dealflow.analytics.runs import DealRuns, StageIndex
+from dealflow.analytics.runs import DealRuns, StageIndex, agg_by_ints
 from dealflow.history import UTC_TIME, History, seq_in_deal, shift_in_deal, sorted_by_deal
 
 Outcome = Literal["won", "lost", "open", "all"]
@@ -230,18 +230,18 @@ def transitions(visits: pl.DataFrame, history: History, looping: pl.Series | Non
     ``visits`` as ``visit_codes`` returns them; grouped by integer ids (the move kind follows from
     the two stages), names join the result. ``deals`` counts each deal once per transition."""
     looping = _looping(visits) if looping is None else looping
-    moves = visits.with_columns(looping.alias("_loops")).filter(pl.col("next_stage_id").is_not_null()).with_columns(
-        days_between(pl.col("entered_at"), pl.col("left_at")).alias("_d")
-    )
     keys = ["pipeline_id", "stage_id", "next_stage_id"]
-    grouped = moves.group_by(keys).agg(
-        pl.len().alias("count"),
-        *quantiles("_d"),
-        pl.col("_d").mean().alias("mean_days"),
+    # Lazy, so that only the columns used are copied by the filter (visits are millions of rows).
+    moves = visits.lazy().with_columns(looping.alias("_loops")).filter(pl.col("next_stage_id").is_not_null()).select(
+        *keys, "deal_id", "_loops", "kind", "next_kind", "rank", "next_rank", days_between(pl.col("entered_at"), pl.col("left_at")).alias("_d"),
+    ).collect()
+    grouped = agg_by_ints(
+        moves, keys, pl.len().alias("count"), *quantiles("_d"), pl.col("_d").mean().alias("mean_days"),
         pl.col("kind", "next_kind", "rank", "next_rank").first(),
     )
     # A deal makes a move more than once only if it loops: count those repeats on its few rows.
-    repeats = moves.filter(pl.col("_loops")).group_by([*keys, "deal_id"]).len().group_by(keys).agg((pl.col("len") - 1).sum().alias("_again"))
+    looped = moves.filter(pl.col("_loops"))
+    repeats = agg_by_ints(looped, [*keys, "deal_id"], pl.len().alias("_n")).group_by(keys).agg((pl.col("_n") - 1).sum().alias("_again"))
     grouped = grouped.join(repeats, on=keys, how="left").with_columns(
         (pl.col("count") - pl.col("_again").fill_null(0)).cast(pl.UInt32).alias("deals")
     )
@@ -258,19 +258,23 @@ def _per_deal_stage(visits: pl.DataFrame, looping: pl.Series) -> pl.DataFrame:
     Only deals that may loop (``_looping``) are grouped; the others have one visit per stage, so
     their rows pass as they are."""
     columns = ["deal_id", "stage_id", "pipeline_id", "status", "kind", "rank"]
-    single = visits.filter(~looping).select(*columns, pl.lit(1, pl.UInt32).alias("visits"), pl.col("days").fill_null(0.0))
-    grouped = visits.filter(looping).group_by(["deal_id", "stage_id"]).agg(
+    lazy = visits.lazy().with_columns(looping.alias("_loops"))
+    single = lazy.filter(~pl.col("_loops")).select(*columns, pl.lit(1, pl.UInt32).alias("visits"), pl.col("days").fill_null(0.0))
+    grouped = lazy.filter(pl.col("_loops")).group_by(["deal_id", "stage_id"]).agg(
         pl.col("pipeline_id", "status", "kind", "rank").first(), pl.len().alias("visits"), pl.col("days").sum()
     ).select(*columns, "visits", "days")
-    return pl.concat([single, grouped])
+    return pl.concat([single, grouped]).collect()
 
 
 def dwell_times(per_deal_stage: pl.DataFrame, history: History) -> pl.DataFrame:
     """Per open stage and deal status: days in the stage per deal (sum of visits), median/p75/p90."""
     grouped = (
-        per_deal_stage.filter((pl.col("kind") == OPEN) & pl.col("days").is_not_null())
-        .group_by(["pipeline_id", "stage_id", "status"])
-        .agg(pl.len().alias("deals"), *quantiles("days"), pl.col("days").mean().alias("mean_days"), pl.col("rank").first())
+        agg_by_ints(
+            per_deal_stage.lazy().filter((pl.col("kind") == OPEN) & pl.col("days").is_not_null())
+            .select("pipeline_id", "stage_id", "status", "rank", "days").collect(),
+            ["pipeline_id", "stage_id", "status"],
+            pl.len().alias("deals"), *quantiles("days"), pl.col("days").mean().alias("mean_days"), pl.col("rank").first(),
+        )
     )
     return (
         _status_names(_named(grouped, history, stage="stage_id"), "status")
@@ -288,8 +292,11 @@ def stage_flow(history: History, *, outcome: Outcome = "all", period: Any = None
     per_deal_stage = _per_deal_stage(visits, looping)
     # The irregular moves, a small part of all: reopens leave a closed stage, the others jump ranks.
     candidates = (pl.col("kind") != OPEN) | (pl.col("next_rank") < pl.col("rank")) | (pl.col("next_rank") > pl.col("rank") + 1)
-    moves = visits.filter(pl.col("next_stage_id").is_not_null() & candidates.fill_null(False)).with_columns(_move_kind().alias("move"))
-    moves = moves.filter(pl.col("move").is_in(["regression", "skip", "reopen"]))
+    moves = (
+        visits.lazy().filter(pl.col("next_stage_id").is_not_null() & candidates.fill_null(False))
+        .select("deal_id", "pipeline_id", "stage_id", "next_stage_id", "kind", "next_kind", "rank", "next_rank", "left_at")
+        .with_columns(_move_kind().alias("move")).filter(pl.col("move").is_in(["regression", "skip", "reopen"])).collect()
+    )
     regressions = (
         trans.filter(pl.col("kind") == "regression")
         .sort(["count", "pipeline"], descending=[True, False], maintain_order=True)

@@ -64,3 +64,18 @@ class StageIndex:
         """``column`` of ``stages`` per dense position, nulls as ``missing``, with a trailing slot for position -1."""
         by_id = dict(zip(stages["id"].to_list(), stages[column].fill_null(missing).to_list()))
         return np.array([by_id[i] for i in self.ids.tolist()] + [missing], dtype=np.int64)
+
+
+def agg_by_ints(frame: pl.DataFrame, keys: list[str], *aggs: pl.Expr) -> pl.DataFrame:
+    """``frame.group_by(keys).agg(*aggs)`` for small integer keys (ids, codes), packed into one
+    Int64 first: hashing one integer is several times faster than hashing several columns
+    (0.02 s against 0.14 s of CPU for 3.5M stage visits). Nulls are kept as their own key."""
+    expr, scale = pl.lit(0, dtype=pl.Int64), 1
+    for name in reversed(keys):
+        column = frame[name]
+        low, high = int(column.min() or 0), int(column.max() or 0)  # type: ignore[arg-type]
+        expr = expr + (column.cast(pl.Int64) - low + 1).fill_null(0).alias(name) * scale  # 0 = null
+        scale *= high - low + 2
+    if scale >= 2**62 or not frame.height:
+        return frame.group_by(keys).agg(*aggs)
+    return frame.with_columns(expr.alias("_key")).group_by("_key").agg(pl.col(keys).first(), *aggs).drop("_key")
