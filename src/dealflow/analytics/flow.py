@@ -62,26 +62,31 @@ def visit_codes(history: History, now: datetime | None = None) -> pl.DataFrame:
     changes = sorted_by_deal(history.stage_changes).select("deal_id", pl.col("to_stage_id").alias("stage_id"), pl.col("at").alias("entered_at"))
     # A visit: consecutive changes to the same stage count once.
     log = changes.filter((pl.col("stage_id") != shift_in_deal(pl.col("stage_id"), 1)).fill_null(True))
-    index = StageIndex.of(stages)
-    where = index.positions(log["stage_id"])
     runs = DealRuns.of(log["deal_id"])
     row, found = runs.rows_in(deals["id"].to_numpy())
+    if not found.all():  # stage changes of deals outside the frame (filtered or scoped away)
+        log = log.filter(pl.Series(runs.per_row(found)))
+        runs, row = DealRuns.of(log["deal_id"]), row[found]
+    index = StageIndex.of(stages)
+    where = index.positions(log["stage_id"])
     status = deals["status"].replace_strict(list(KINDS), range(len(KINDS)), default=None, return_dtype=pl.Int8).to_numpy()
+    kinds = stages.with_columns(pl.col("kind").replace_strict(list(KINDS), range(len(KINDS))))
+    rank = index.lookup(stages, "rank", -1)[where]
     log = log.with_columns(
         pl.Series("pipeline_id", runs.per_row(deals["pipeline_id"].to_numpy()[row]), dtype=pl.Int64),
         pl.Series("status", runs.per_row(status[row]), dtype=pl.Int8),
-        pl.Series("kind", index.lookup(stages.with_columns(pl.col("kind").replace_strict(list(KINDS), range(len(KINDS)))), "kind", -1)[where], dtype=pl.Int8),
-        pl.Series("rank", index.lookup(stages, "rank", -1)[where], dtype=pl.Int64),
-    ).filter(pl.Series(runs.per_row(found))).with_columns(pl.when(pl.col("rank") >= 0).then(pl.col("rank")).alias("rank"))
+        pl.Series("kind", index.lookup(kinds, "kind", -1)[where], dtype=pl.Int8),
+        pl.Series("rank", rank, dtype=pl.Int64).set(pl.Series(rank < 0), None),  # type: ignore[arg-type]
+        pl.Series("visit", np.arange(len(where)) - runs.per_row(runs.starts) + 1, dtype=pl.Int64),
+        pl.Series("current", runs.last_rows(len(where))),  # the deal's last visit
+    )
+    same_deal = pl.col("current").not_()  # the next row is the same deal's next visit
     end = pl.col("left_at").fill_null(
         pl.when((pl.col("kind") == 0) & (pl.col("status") == 0)).then(pl.lit(at, dtype=UTC_TIME))
     )
     return log.with_columns(
-        shift_in_deal(pl.col("entered_at"), -1).alias("left_at"),
-        seq_in_deal(1).alias("visit"),
-        *[shift_in_deal(pl.col(c), -1).alias(f"next_{c}") for c in ("stage_id", "kind", "rank")],
-        # the deal's last visit: its last row
-        (pl.col("deal_id").shift(-1).is_null() | (pl.col("deal_id") != pl.col("deal_id").shift(-1))).alias("current"),
+        pl.when(same_deal).then(pl.col("entered_at").shift(-1)).alias("left_at"),
+        *[pl.when(same_deal).then(pl.col(c).shift(-1)).alias(f"next_{c}") for c in ("stage_id", "kind", "rank")],
     ).with_columns(days_between(pl.col("entered_at"), end).alias("days")).select(
         "deal_id", "pipeline_id", "status", "stage_id", "kind", "rank", "entered_at", "left_at", "visit",
         "next_stage_id", "next_kind", "next_rank", "days", "current",

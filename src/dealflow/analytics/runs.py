@@ -38,6 +38,12 @@ class DealRuns:
         found = ids[order][at] == self.deal_ids if len(ids) else np.zeros(len(self.deal_ids), dtype=bool)
         return order[at], found
 
+    def last_rows(self, rows: int) -> np.ndarray:
+        """A mask of ``rows`` rows, true on each run's last row."""
+        mask = np.zeros(rows, dtype=bool)
+        mask[self.starts + self.lengths - 1] = True
+        return mask
+
     def per_row(self, values: np.ndarray) -> np.ndarray:
         """A per-run array spread over the rows of each run."""
         return np.repeat(values, self.lengths)
