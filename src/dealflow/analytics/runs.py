@@ -66,6 +66,10 @@ class StageIndex:
         table[self.ids] = np.arange(len(self.ids))
         return table[np.where((values >= 0) & (values < len(table) - 1), values, -1)]
 
+    def names(self, frame: pl.DataFrame, id_column: str, column: str) -> pl.Series:
+        """``frame``'s ``column`` in position order (for ``Series.gather`` by position)."""
+        return frame.select(id_column, column).sort(id_column)[column]
+
     def lookup(self, stages: pl.DataFrame, column: str, missing: int) -> np.ndarray:
         """``column`` of ``stages`` per dense position, nulls as ``missing``, with a trailing slot for position -1."""
         by_id = dict(zip(stages["id"].to_list(), stages[column].fill_null(missing).to_list()))
