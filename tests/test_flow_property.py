@@ -15,7 +15,7 @@ import polars as pl
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dealflow.analytics.flow import stage_flow
+from dealflow.analytics.flow import deal_stage_days, stage_flow, stage_visits
 from dealflow.analytics.report import stage_table
 from tests.test_funnel_property import EMPTY, STAGES, _frame
 
@@ -92,6 +92,11 @@ def test_flow_and_stage_table_match_a_plain_reading(deals: list[list[tuple[str, 
         s: (len(v), sum(v)) for s, v in loops.items()
     }
     assert result.summary["deals_with_loops"] == sum(1 for p in deals if len({s for s, _ in visits_of(p)}) < len(visits_of(p)))
+
+    visits = stage_visits(history)
+    plain = visits.filter(pl.col("kind") == "open").group_by(["deal_id", "stage"]).agg(pl.len().alias("visits"), pl.col("days").sum())
+    fast = deal_stage_days(visits).select("deal_id", "stage", "visits", "days")
+    assert fast.sort(["deal_id", "stage"]).rows() == plain.sort(["deal_id", "stage"]).select(fast.columns).rows()
 
     table = {r["stage"]: r for r in stage_table(history).to_dicts()}
     for stage in STAGES:

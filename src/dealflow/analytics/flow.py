@@ -126,12 +126,26 @@ def stage_visits(history: History, now: datetime | None = None) -> pl.DataFrame:
 
 def deal_stage_days(visits: pl.DataFrame) -> pl.DataFrame:
     """Per deal and open stage: visits and days in the stage (the sum of its visits)."""
-    return (
-        visits.filter(pl.col("kind") == "open")
-        .group_by(["deal_id", "stage_id"], maintain_order=True)  # integer keys; the rest follows from them
-        .agg(pl.col("pipeline", "status", "stage", "rank").first(), pl.len().alias("visits"), pl.col("days").sum().alias("days"))
-        .select("deal_id", "pipeline", "status", "stage", "rank", "visits", "days")
-    )
+    open_visits = visits.filter(pl.col("kind") == "open")
+    return _per_deal_stage(open_visits, _revisiting(open_visits), ["deal_id", "stage_id", "pipeline", "status", "stage", "rank"]).drop("stage_id")
+
+
+def _revisiting(visits: pl.DataFrame) -> pl.Series | None:
+    """Per row: whether its deal has two rows of one stage in ``visits``; None unless rows are grouped by deal.
+
+    Each deal's stages are a bit mask (63 stages to a word); it revisits one if it has fewer distinct
+    stages than rows."""
+    runs = DealRuns.of(visits["deal_id"])
+    if len(runs.deal_ids) != visits["deal_id"].n_unique():
+        return None
+    index = StageIndex(np.unique(visits["stage_id"].drop_nulls().to_numpy()))
+    where = index.positions(visits["stage_id"])
+    distinct = np.zeros(len(runs.deal_ids), dtype=np.int64)
+    for word in range(0, len(index.ids) + 1, 63):  # + 1: the null stage (-1) has a bit of its own
+        bit = where + 1 - word
+        bits = np.where((bit >= 0) & (bit < 63), np.left_shift(1, bit.clip(0, 62)), 0).astype(np.int64)
+        distinct += np.bitwise_count(runs.reduce(bits, np.bitwise_or)).astype(np.int64)
+    return pl.Series(runs.per_row(distinct < runs.lengths))
 
 
 def filter_deals(history: History, outcome: Outcome = "all", period: Any = None) -> History:
@@ -264,16 +278,19 @@ def transitions(visits: pl.DataFrame, history: History, looping: pl.Series | Non
     )
 
 
-def _per_deal_stage(visits: pl.DataFrame, looping: pl.Series) -> pl.DataFrame:
-    """Per deal and stage, over all its visits: visits and days (summed), with pipeline, status, kind, rank.
+def _per_deal_stage(visits: pl.DataFrame, looping: pl.Series | None,
+                    columns: tuple[str, ...] | list[str] = ("deal_id", "stage_id", "pipeline_id", "status", "kind", "rank")) -> pl.DataFrame:
+    """Per deal and stage, over all its visits: ``columns`` (the first two are the key), visits and days (summed).
 
-    Only deals that may loop (``_looping``) are grouped; the others have one visit per stage, so
-    their rows pass as they are."""
-    columns = ["deal_id", "stage_id", "pipeline_id", "status", "kind", "rank"]
-    lazy = visits.lazy().with_columns(looping.alias("_loops"))
+    Only rows flagged in ``looping`` (deals that may visit a stage twice) are grouped; the others
+    have one visit per stage, so they pass as they are (a hash group-by over every visit costs
+    about a second at 1M deals). ``looping`` None: group every row."""
+    columns = list(columns)
+    key, rest = columns[:2], columns[2:]
+    lazy = visits.lazy().with_columns((pl.lit(True) if looping is None else pl.lit(looping)).alias("_loops"))
     single = lazy.filter(~pl.col("_loops")).select(*columns, pl.lit(1, pl.UInt32).alias("visits"), pl.col("days").fill_null(0.0))
-    grouped = lazy.filter(pl.col("_loops")).group_by(["deal_id", "stage_id"]).agg(
-        pl.col("pipeline_id", "status", "kind", "rank").first(), pl.len().alias("visits"), pl.col("days").sum()
+    grouped = lazy.filter(pl.col("_loops")).group_by(key).agg(
+        pl.col(rest).first(), pl.len().alias("visits"), pl.col("days").sum()
     ).select(*columns, "visits", "days")
     return pl.concat([single, grouped]).collect()
 
