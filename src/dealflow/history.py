@@ -80,66 +80,69 @@ class History:
         # Deals with no date at all are known to exist only from the end of the data on.
         undated_known = pl.lit(self.as_of_instant is None and at >= self.now)
         deals = original_amounts(self.deals).filter((pl.col("first_seen_at") <= lit) | (pl.col("first_seen_at").is_null() & undated_known))
+        # Per deal, in a narrow frame joined once (the deals frame is wide: every join copies it).
         # Stage then: the last change up to the instant; else the deal's first recorded stage.
         last = end_per_deal(changes, "last").select(
             "deal_id",
             pl.col("to_stage").alias("_stage"),
+            pl.col("to_stage_id").alias("_stage_id"),
             pl.col("to_kind").alias("_kind"),
             pl.col("at").alias("_moved_at"),
             pl.col("lost_reason").alias("_reason"),
         )
         first = end_per_deal(self.stage_changes, "first").select(
-            "deal_id", pl.col("to_stage").alias("_first_stage"), pl.col("to_kind").alias("_first_kind"),
+            "deal_id", pl.col("to_stage").alias("_first_stage"), pl.col("to_stage_id").alias("_first_stage_id"),
+            pl.col("to_kind").alias("_first_kind"),
         )
-        has_history = self.stage_changes.select(pl.col("deal_id").unique())
-        deals = (
-            deals.join(last, left_on="id", right_on="deal_id", how="left")
-            .join(first, left_on="id", right_on="deal_id", how="left")
-            .with_columns(
-                pl.col("id").is_in(has_history["deal_id"].implode()).alias("_has_history")
+        facts = deals.select(pl.col("id").alias("deal_id")).join(last, on="deal_id", how="left", maintain_order="left").join(
+            first, on="deal_id", how="left", maintain_order="left"
+        )
+        # Amount and close date then: the old value of the first edit after the instant.
+        for name in ("amount", "expected_close_date"):
+            undo = (
+                later_fields.filter(pl.col("field") == name)
+                .group_by("deal_id", maintain_order=True)
+                .agg(pl.col("old_value").first().alias(f"_old_{name}"), pl.lit(True).alias(f"_edited_{name}"))
             )
-        )
+            facts = facts.join(undo, on="deal_id", how="left", maintain_order="left")
+        deals = deals.hstack(facts.drop("deal_id"))
+        has_history = pl.col("_first_kind").is_not_null()  # every stage change has a stage
         # Without any history, a deal closed after the instant was open then, stage unknown.
         closed_later = pl.col("closed_at").is_null() | (pl.col("closed_at") > lit)
+        known_stage = pl.col("_stage").is_not_null()
+        first_open = has_history & (pl.col("_first_kind") == "open")
+        undated_stage = ~has_history & ((pl.col("stage_kind") == "open") | ~closed_later)
         stage = (
-            pl.when(pl.col("_stage").is_not_null()).then(pl.col("_stage"))
-            .when(pl.col("_has_history") & (pl.col("_first_kind") == "open")).then(pl.col("_first_stage"))
-            .when(~pl.col("_has_history") & ((pl.col("stage_kind") == "open") | ~closed_later)).then(pl.col("stage"))
+            pl.when(known_stage).then(pl.col("_stage"))
+            .when(first_open).then(pl.col("_first_stage"))
+            .when(undated_stage).then(pl.col("stage"))
+            .otherwise(None)
+        )
+        stage_id = (
+            pl.when(known_stage).then(pl.col("_stage_id"))
+            .when(first_open).then(pl.col("_first_stage_id"))
+            .when(undated_stage).then(pl.col("stage_id"))
             .otherwise(None)
         )
         kind = (
-            pl.when(pl.col("_stage").is_not_null()).then(pl.col("_kind"))
-            .when(~pl.col("_has_history") & ~closed_later).then(pl.col("stage_kind"))
+            pl.when(known_stage).then(pl.col("_kind"))
+            .when(~has_history & ~closed_later).then(pl.col("stage_kind"))
             .otherwise(pl.lit("open"))
         )
-        deals = deals.with_columns(stage.alias("stage"), kind.alias("stage_kind"))
+        deals = deals.with_columns(stage.alias("stage"), stage_id.alias("stage_id"), kind.alias("stage_kind"))
         deals = deals.with_columns(
             pl.col("stage_kind").alias("status"),
             pl.when(pl.col("stage_kind") == "open").then(None)
-            .when(pl.col("_stage").is_not_null()).then(pl.col("_moved_at"))
+            .when(known_stage).then(pl.col("_moved_at"))
             .otherwise(pl.col("closed_at")).alias("closed_at"),
             pl.when(pl.col("stage_kind") == "lost")
             .then(pl.coalesce(pl.col("_reason"), pl.col("lost_reason")))
             .otherwise(None).alias("lost_reason"),
+            pl.when(pl.col("_edited_amount")).then(pl.col("_old_amount").cast(pl.Float64, strict=False))
+            .otherwise(pl.col("amount")).alias("amount"),
+            pl.when(pl.col("_edited_expected_close_date")).then(pl.col("_old_expected_close_date").str.to_date(strict=False))
+            .otherwise(pl.col("expected_close_date")).alias("expected_close_date"),
         )
-        stage_ids = self.stages.select(
-            pl.col("pipeline_id"), pl.col("name").alias("stage"), pl.col("id").alias("_stage_id")
-        )
-        deals = deals.join(stage_ids, on=["pipeline_id", "stage"], how="left").with_columns(
-            pl.col("_stage_id").alias("stage_id")
-        )
-        # Amount and close date then: the old value of the first edit after the instant.
-        for field, dtype in (("amount", pl.Float64), ("expected_close_date", pl.Date)):
-            undo = (
-                later_fields.filter(pl.col("field") == field)
-                .group_by("deal_id", maintain_order=True)
-                .agg(pl.col("old_value").first().alias("_old"))
-            )
-            parsed = pl.col("_old").cast(pl.Float64, strict=False) if dtype == pl.Float64 else pl.col("_old").str.to_date(strict=False)
-            deals = deals.join(undo, left_on="id", right_on="deal_id", how="left").with_columns(
-                pl.when(pl.col("_old").is_not_null() | pl.col("id").is_in(undo["deal_id"].implode()))
-                .then(parsed).otherwise(pl.col(field)).alias(field)
-            ).drop("_old")
         deals = deals.drop([c for c in deals.columns if c.startswith("_")])
         # Amounts as they stood, converted at the rates known then (money step, as in load_history).
         deals = to_company_currency(deals, self.rates.filter(pl.col("valid_from") <= at.date()), self.currency, as_of=at)
