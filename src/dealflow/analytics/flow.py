@@ -1,7 +1,8 @@
 """Stage flow: how deals move between stages, how long each step takes, and where they go back.
 
-Everything is read from ``History.stage_log()`` — each deal's stage visits in time order,
-consecutive repeats of a stage counted once, ties in the source's order. A *transition* is
+Everything is read from each deal's stage visits in time order (``visit_codes``, integer-keyed;
+``stage_visits`` with names), consecutive repeats of a stage counted once, ties in the source's
+order. A *transition* is
 a deal moving from one visit directly to the next, so ``count`` is the number of times that
 happened (a deal looping through the same pair twice counts twice), the same definition as a
 process-mining directly-follows graph. Its duration is the time from entering the first stage
@@ -21,8 +22,8 @@ import numpy as np
 import polars as pl
 
 from dealflow.analytics.metrics import days_between
-from dealflow.analytics.runs import DealRuns, StageIndex, agg_by_ints
-from dealflow.history import UTC_TIME, History, seq_in_deal, shift_in_deal, sorted_by_deal
+from dealflow.analytics.runs import DealRuns, StageIndex, agg_by_ints, stage_bits
+from dealflow.history import UTC_TIME, History, shift_in_deal, sorted_by_deal
 
 Outcome = Literal["won", "lost", "open", "all"]
 
@@ -133,18 +134,15 @@ def deal_stage_days(visits: pl.DataFrame) -> pl.DataFrame:
 def _revisiting(visits: pl.DataFrame) -> pl.Series | None:
     """Per row: whether its deal has two rows of one stage in ``visits``; None unless rows are grouped by deal.
 
-    Each deal's stages are a bit mask (63 stages to a word); it revisits one if it has fewer distinct
-    stages than rows."""
+    Each deal's stages are a bit mask; it revisits one if it has fewer distinct stages than rows."""
     runs = DealRuns.of(visits["deal_id"])
     if len(runs.deal_ids) != visits["deal_id"].n_unique():
         return None
     index = StageIndex(np.unique(visits["stage_id"].drop_nulls().to_numpy()))
-    where = index.positions(visits["stage_id"])
+    where = index.positions(visits["stage_id"]) + 1  # 0: no stage, a value of its own
     distinct = np.zeros(len(runs.deal_ids), dtype=np.int64)
-    for word in range(0, len(index.ids) + 1, 63):  # + 1: the null stage (-1) has a bit of its own
-        bit = where + 1 - word
-        bits = np.where((bit >= 0) & (bit < 63), np.left_shift(1, bit.clip(0, 62)), 0).astype(np.int64)
-        distinct += np.bitwise_count(runs.reduce(bits, np.bitwise_or)).astype(np.int64)
+    for _, bits in stage_bits(len(index.ids) + 1):
+        distinct += np.bitwise_count(runs.reduce(bits[where], np.bitwise_or)).astype(np.int64)
     return pl.Series(runs.per_row(distinct < runs.lengths))
 
 

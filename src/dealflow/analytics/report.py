@@ -9,7 +9,7 @@ import numpy as np
 import polars as pl
 
 from dealflow.analytics.metrics import cycle_days, days_between, outcome_summary, win_rate
-from dealflow.analytics.runs import DealRuns, StageIndex
+from dealflow.analytics.runs import WORD, DealRuns, StageIndex, stage_bits
 from dealflow.domain.money import normalize_currency, unconverted, unconverted_note
 from dealflow.history import History, sorted_by_deal
 
@@ -113,11 +113,10 @@ def _reached(history: History) -> pl.DataFrame:
     furthest = rank[current_pos]
     furthest[rows] = np.maximum(furthest[rows], runs.reduce(rank[changed_pos], np.maximum)[known])
     counts: dict[int, tuple[int, int]] = {}
-    for word in range(0, len(index.ids), 63):
-        bits = np.array([1 << (p - word) if word <= p < word + 63 else 0 for p in range(len(index.ids))] + [0], dtype=np.int64)
+    for word, bits in stage_bits(len(index.ids)):
         mask = bits[current_pos]
         mask[rows] |= runs.reduce(bits[changed_pos], np.bitwise_or)[known]
-        for p in range(word, min(word + 63, len(index.ids))):
+        for p in range(word, min(word + WORD, len(index.ids))):
             hit = (mask & (1 << (p - word))) != 0
             counts[int(index.ids[p])] = (int(hit.sum()), int((hit & (furthest > rank[p])).sum()) if rank[p] >= 0 else 0)
     return pl.DataFrame(

@@ -7,6 +7,7 @@ checked by ``dealflow.history.sorted_by_deal``.
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -74,6 +75,18 @@ class StageIndex:
         """``column`` of ``stages`` per dense position, nulls as ``missing``, with a trailing slot for position -1."""
         by_id = dict(zip(stages["id"].to_list(), stages[column].fill_null(missing).to_list()))
         return np.array([by_id[i] for i in self.ids.tolist()] + [missing], dtype=np.int64)
+
+
+WORD = 63  # stage bits per mask word: an Int64 without its sign bit
+
+
+def stage_bits(stages: int) -> Iterator[tuple[int, np.ndarray]]:
+    """Bit masks of stage positions 0..stages-1, 63 to a word. Per word: its first position and a
+    table of each position's bit in it (0 outside the word), plus a 0 for position -1 (no stage),
+    so ``table[positions]`` gives each row's bit and ``DealRuns.reduce(..., np.bitwise_or)`` each
+    deal's set of stages."""
+    for word in range(0, max(stages, 1), WORD):
+        yield word, np.array([1 << (p - word) if word <= p < word + WORD else 0 for p in range(stages)] + [0], dtype=np.int64)
 
 
 def agg_by_ints(frame: pl.DataFrame, keys: list[str], *aggs: pl.Expr) -> pl.DataFrame:
