@@ -3,6 +3,11 @@ and import throughput on synthetic files (``--deals N``: N deals, about 10 event
 
     .venv/bin/python benchmarks/bench_import.py [--pg postgresql+psycopg://postgres@127.0.0.1/test]
     .venv/bin/python benchmarks/bench_import.py --deals 100000 [--pg URL]   # ~1M events
+    .venv/bin/python benchmarks/bench_import.py --files benchmarks/.data/100000/files --db /tmp/x/store.db
+
+``--files`` times the six ``dealflow import KIND FILE`` commands of ``benchmarks/run.py``'s
+import_sqlite task one by one into a fresh store (each a fresh process): wall and CPU seconds
+per command, so a before/after comparison on a busy machine can use the CPU figures.
 
 Throughput = events (stage_history + activities rows) / seconds of `run_import` for the two
 files, end to end (read, parse, check, write, commit). The files are written by a separate
@@ -121,12 +126,41 @@ def synthetic(args: argparse.Namespace) -> None:
                     c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
+def six_commands(files: Path, db: Path) -> None:
+    """The import_sqlite task of benchmarks/run.py, per command: wall and CPU seconds (the child's)."""
+    import subprocess
+    import sys
+
+    for old in db.parent.glob(db.name + "*"):
+        old.unlink()
+    events = sum(1 for kind in ("stage_history", "activities") for _ in (files / f"{kind}.csv").open("rb")) - 2
+    wall = cpu = 0.0
+    for kind in ("owners", "accounts", "products", "deals", "stage_history", "activities"):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        start = time.perf_counter()
+        subprocess.run([sys.executable, "-c", "from dealflow.cli import main; main()", "import", kind, str(files / f"{kind}.csv"),
+                        "--db", str(db)], check=True, stdout=subprocess.DEVNULL)
+        took = time.perf_counter() - start
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        used = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+        wall, cpu = wall + took, cpu + used
+        print(f"dealflow import {kind:<14} {took:8.2f} s  (CPU {used:.2f} s)")
+    print(f"{events:,} events in {wall:.1f} s = {events / wall:,.0f} events/s; per CPU second {events / cpu:,.0f}/s")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pg", help="also time a PostgreSQL server (a fresh database is created there)")
     parser.add_argument("--deals", type=int, help="time synthetic files of this many deals instead of BPI 2012")
+    parser.add_argument("--files", type=Path, help="time the six import commands on these files (benchmarks/run.py's import_sqlite)")
+    parser.add_argument("--db", type=Path, default=Path(tempfile.gettempdir()) / "dealflow_bench_import" / "store.db",
+                        help="with --files: the SQLite store to create (replaced)")
     parser.add_argument("--make-files", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.files:
+        args.db.parent.mkdir(parents=True, exist_ok=True)
+        six_commands(args.files, args.db)
+        return
     if args.make_files:
         make_files(Path(args.make_files), args.deals)
         return

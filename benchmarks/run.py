@@ -15,8 +15,10 @@ process's, from wait4) are recorded:
 - peers, over Parquet copies of the same store (exported once, not timed): hand-written DuckDB
   SQL (report, flow), pm4py's DFG + performance DFG (flow) and plain pandas (report, flow).
 
-Before any time is compared, each peer's numbers must equal dealflow's (counts exactly, amounts
-and days within 1e-6 relative); a peer that disagrees is reported and not compared.
+DuckDB and pandas compute every figure `report` and `flow` print in JSON (benchmarks/peers/common.py
+lists them); pm4py the transitions' counts and median days. Before any time is compared, each
+peer's figures must equal dealflow's (counts and names exactly, amounts and days within 1e-6
+relative); a peer that disagrees is reported and not compared.
 The JSON is a list of rows: size, task, tool, seconds, peak_mb (+ extra keys).
 """
 from __future__ import annotations
@@ -27,6 +29,7 @@ import json
 import math
 import os
 import platform
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -180,42 +183,89 @@ def fresh_postgres(url: str, name: str) -> str | None:
     return admin.set(database=name).render_as_string(hide_password=False)
 
 
+# The store's tables the peers read, as an analyst would copy them (deleted rows left out).
+LIVE_DEALS = "SELECT id FROM deals WHERE deleted_at IS NULL"
+EXPORTS = {
+    "deals": "SELECT id, external_id, owner_id, pipeline_id, stage_id, status, amount, currency, created_at, closed_at FROM deals WHERE deleted_at IS NULL",
+    "pipelines": "SELECT id, name FROM pipelines",
+    "stages": "SELECT id, pipeline_id, name, position, kind, probability FROM stages",
+    "stage_changes": f"SELECT id, deal_id, to_stage_id, at FROM stage_changes WHERE deal_id IN ({LIVE_DEALS})",
+    "activities": "SELECT deal_id, at FROM activities WHERE deleted_at IS NULL",
+    "owners": "SELECT id, name, team_id FROM owners",
+    "teams": "SELECT id, name FROM teams",
+    "products": "SELECT id, name, list_price FROM products",
+    "deal_products": f"SELECT id, deal_id, product_id FROM deal_products WHERE deal_id IN ({LIVE_DEALS})",
+}
+
+
 def export_parquet(db: Path, folder: Path) -> None:
-    """Copy the store's deals, stages and stage changes to Parquet for the peers (untimed)."""
+    """Copy the store's tables the peers read to Parquet (untimed); instants become timestamps."""
     import polars as pl
 
     folder.mkdir(parents=True, exist_ok=True)
     con = sqlite3.connect(db)
-    queries = {
-        "deals": "SELECT id, status, amount, created_at, closed_at, stage_id FROM deals",
-        "stages": "SELECT id, name, position, kind, probability FROM stages",
-        "stage_changes": "SELECT id, deal_id, to_stage_id, at FROM stage_changes",
-    }
-    for name, sql in queries.items():
+    for name, sql in EXPORTS.items():
         cur = con.execute(sql)
         cols = [d[0] for d in cur.description]
-        frame = pl.DataFrame(cur.fetchall(), schema=cols, orient="row", infer_schema_length=None)
-        frame = frame.with_columns(
-            pl.col(c).cast(pl.String).str.to_datetime(time_unit="us") for c in ("created_at", "closed_at", "at") if c in cols
-        )
-        frame.write_parquet(folder / f"{name}.parquet")
+        parts = []  # in batches: 7.5M activity rows as Python tuples at once would take gigabytes
+        while batch := cur.fetchmany(500_000):
+            part = pl.DataFrame(batch, schema=cols, orient="row", infer_schema_length=None)
+            parts.append(part.with_columns(
+                pl.col(c).cast(pl.String).str.to_datetime(time_unit="us") for c in ("created_at", "closed_at", "at") if c in cols
+            ))
+        frame = pl.concat(parts, how="vertical_relaxed") if parts else pl.DataFrame(schema=cols)
+        # Replaced in one step: a peer reading the previous copy meanwhile never sees half a file.
+        frame.write_parquet(folder / f"{name}.parquet.tmp")
+        os.replace(folder / f"{name}.parquet.tmp", folder / f"{name}.parquet")
     con.close()
 
 
 # -- agreement -----------------------------------------------------------------------------------
 
-def dealflow_metrics(task: str, output: Path) -> dict[str, Any]:
+def _keyed(records: list[dict[str, Any]], key: str, drop: tuple[str, ...] = ()) -> dict[str, dict[str, Any]]:
+    """Rows as {key format filled from the row: the row's other fields}, as the peers write them."""
+    names = set(re.findall(r"{(\w+)}", key)) | set(drop)
+    return {key.format(**r): {k: v for k, v in r.items() if k not in names} for r in records}
+
+
+def dealflow_metrics(task: str, output: Path, tool: str = "") -> dict[str, Any]:
+    """The figures dealflow printed (its --format json output), shaped as the peers write theirs
+    (benchmarks/peers/common.py). pm4py gives transition counts and medians only, per pair of stages."""
     data = json.loads(output.read_text())
     if task == "report":
-        med = data["median_cycle_days"]
-        return {"open": data["deals"]["open"], "won": data["deals"]["won"], "lost": data["deals"]["lost"], "win_rate": data["win_rate"],
-                "won_amount": data["won_amount"], "median_cycle_won": med["won"], "median_cycle_lost": med["lost"],
-                "weighted_amount": data["weighted_amount"]}
-    return {"transitions": {f"{t['from']} -> {t['to']}": {"count": t["count"], "median_days": t["median_days"]} for t in data["transitions"]}}
+        return {
+            **{k: data[k] for k in ("deals", "win_rate", "value_win_rate", "won_amount", "open_amount", "weighted_amount", "sales_velocity_per_day")},
+            "cycle_days": _keyed(data["cycle_days"], "{status}"),
+            "stages": _keyed(data["stages"], "{pipeline} / {stage}"),
+            "owners": _keyed(data["owners"], "{owner}"),
+            "products": _keyed(data["products"], "{product}"),
+            "ageing": _keyed(data["ageing"], "{bucket}"),
+            "list_price_estimate": {k: v for k, v in data["list_price_estimate"].items() if k != "label"},
+        }
+    if tool == "pm4py":
+        return {"transitions": {f"{t['from']} -> {t['to']}": {"count": t["count"], "median_days": t["median_days"]} for t in data["transitions"]}}
+    reopened: dict[str, dict[str, Any]] = {}
+    for r in data["reopened"]:  # one row per move: counted per deal and pair of stages
+        key = f"{r['deal_id']}: {r['closed_stage']} -> {r['reopened_to']}"
+        reopened[key] = {"external_id": r["external_id"], "times": reopened.get(key, {}).get("times", 0) + 1}
+    return {
+        "summary": {k: v for k, v in data["summary"].items() if k not in ("outcome", "period")},
+        "transitions": _keyed(data["transitions"], "{pipeline}: {from} -> {to}"),
+        "dwell": _keyed(data["dwell"], "{pipeline}: {stage} ({status})", drop=("rank",)),
+        "regressions": _keyed(data["regressions"], "{pipeline}: {from} -> {to}"),
+        "skips": _keyed(data["skips"], "{pipeline}: {stage}"),
+        "loops": _keyed(data["loops"], "{pipeline}: {stage}"),
+        "reopened": reopened,
+    }
+
+
+def figures(tree: Any) -> int:
+    """How many figures a metric tree holds (its leaves)."""
+    return sum(figures(v) for v in tree.values()) if isinstance(tree, dict) else 1
 
 
 def differences(ours: Any, theirs: Any, where: str = "") -> list[str]:
-    """Where two metric trees disagree: ints exactly, floats within 1e-6 relative."""
+    """Where two metric trees disagree: ints and names exactly, floats within 1e-6 relative."""
     if isinstance(ours, dict) and isinstance(theirs, dict):
         out = [f"{where}{k}: missing in peer" for k in ours if k not in theirs]
         out += [f"{where}{k}: only in peer" for k in theirs if k not in ours]
@@ -224,7 +274,8 @@ def differences(ours: Any, theirs: Any, where: str = "") -> list[str]:
         return out
     if ours is None or theirs is None:
         return [] if ours is None and theirs is None else [f"{where.rstrip('.')}: dealflow {ours} vs peer {theirs}"]
-    if isinstance(ours, int) and isinstance(theirs, int):
+    numbers = all(isinstance(v, (int, float)) for v in (ours, theirs))
+    if not numbers or (isinstance(ours, int) and isinstance(theirs, int)):  # counts and names: exactly
         return [] if ours == theirs else [f"{where.rstrip('.')}: dealflow {ours} vs peer {theirs}"]
     if math.isclose(float(ours), float(theirs), rel_tol=REL, abs_tol=1e-9):
         return []
@@ -302,12 +353,14 @@ def bench_size(size: int, args: argparse.Namespace, rows: list[Row]) -> None:
     parquet = base / "parquet"
     peer_jobs = [(tool, script, task) for tool, (script, ts) in PEER_TASKS.items() for task in ts if task in tasks]
     if peer_jobs:
-        if not (parquet / "store.json").exists() or (parquet / "store.json").read_text() != (base / "store.json").read_text():
+        # The copies are current while both the store and what is exported from it are unchanged.
+        stamp = json.dumps({"store": json.loads((base / "store.json").read_text()), "exports": EXPORTS}, sort_keys=True)
+        if not (parquet / "store.json").exists() or (parquet / "store.json").read_text() != stamp:
             # In a child process: a child's ru_maxrss starts from its parent's RSS at fork, so this
             # process must stay small for the peers' peaks to be their own.
             code = f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); import run; run.export_parquet(run.Path({str(db)!r}), run.Path({str(parquet)!r}))"
             subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
-            shutil.copy(base / "store.json", parquet / "store.json")
+            (parquet / "store.json").write_text(stamp)
     for tool, script, task in peer_jobs:
         if tool not in args.tools:
             continue
@@ -321,8 +374,10 @@ def bench_size(size: int, args: argparse.Namespace, rows: list[Row]) -> None:
         if task not in results:
             row.extra["agreement"] = "not checked: dealflow's run failed"
             continue
-        diff = differences(dealflow_metrics(task, results[task]), peer["metrics"])
-        row.extra["agreement"] = "ok" if not diff else "MISMATCH: " + "; ".join(sorted(diff)[:5])
+        ours = dealflow_metrics(task, results[task], tool)
+        diff = differences(ours, peer["metrics"])
+        row.extra["figures"] = figures(ours)  # how many numbers (and names) were compared
+        row.extra["agreement"] = "ok" if not diff else f"MISMATCH in {len(diff)} of {figures(ours)}: " + "; ".join(sorted(diff)[:5])
         if diff:
             print(f"  {task} ({tool}): numbers differ from dealflow, not compared: {'; '.join(sorted(diff)[:5])}", flush=True)
 

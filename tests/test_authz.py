@@ -75,6 +75,8 @@ def build_world(store: Any) -> dict[str, int]:
         users = {u.email: u for u in s.query(m.User)}
         users[EMAILS["manager"]].team_id = s.query(m.Team).filter_by(name="North").one().id
         users[EMAILS["rep"]].owner_id = ids["owner:ann"]
+        ids.update({f"user_{role}": users[email].id for role, email in EMAILS.items()})
+        ids.update({f"stage_{st.name}": st.id for st in s.query(m.Stage)})
     return ids
 
 
@@ -167,6 +169,18 @@ EXPECTED: dict[tuple[str, str], list[Case]] = {
     ("GET", "/api/pipelines/{pipeline_id}"): [Case(get("/api/pipelines/{pipeline}"), same())],
     ("GET", "/api/pipelines/{pipeline_id}/stages"): [Case(get("/api/pipelines/{pipeline}/stages"), same())],
     ("POST", "/api/pipelines"): [Case(get("/api/pipelines", json={"name": "Renewals", "stages": [{"name": "Open"}]}), admin_only())],
+    ("PATCH", "/api/pipelines/{pipeline_id}/stages/{stage_id}"): [
+        Case(get("/api/pipelines/{pipeline}/stages/{stage_Qualify}", json={"probability": 0.15}), admin_only())],
+    ("POST", "/api/pipelines/{pipeline_id}/stages"): [
+        Case(get("/api/pipelines/{pipeline}/stages", json={"name": "Demo", "probability": 0.2}), admin_only())],
+    ("PUT", "/api/pipelines/{pipeline_id}/stage-order"): [Case(lambda ids: (f"/api/pipelines/{ids['pipeline']}/stage-order", {
+        "json": {"stage_ids": [ids["stage_Propose"], ids["stage_Qualify"], ids["stage_Negotiate"]]}}), admin_only())],
+    ("GET", "/api/users"): [Case(get("/api/users"), admin_only())],
+    ("GET", "/api/users/{user_id}"): [Case(get("/api/users/{user_rep}"), admin_only())],
+    ("POST", "/api/users"): [Case(get("/api/users", json={"email": "new@example.com", "password": "long-enough"}), admin_only())],
+    ("PATCH", "/api/users/{user_id}"): [Case(get("/api/users/{user_rep}", json={"role": "rep"}), admin_only())],
+    ("POST", "/api/users/{user_id}/password"): [Case(get("/api/users/{user_rep}/password", json={"password": "long-enough"}),
+                                                     admin_only())],
     ("GET", "/api/activities"): [Case(get("/api/activities"), same())],
     ("POST", "/api/activities"): own_and_other(
         lambda ids: ("/api/activities", {"json": {"deal_id": ids["ANN-2"], "kind": "call"}}),
@@ -207,6 +221,22 @@ EXPECTED: dict[tuple[str, str], list[Case]] = {
     ("POST", "/import/run"): [Case(lambda ids: ("/import/run", {"data": {"kind": "deals", "upload": "nope"}}),
                                    {**admin_only(PAGE_ANON), "admin": 422}, "an unknown upload")],
     ("GET", "/audit"): [Case(get("/audit"), admin_only(PAGE_ANON)), Case(get("/audit?entity=deal"), admin_only(PAGE_ANON))],
+    ("GET", "/settings"): [Case(get("/settings"), {**admin_only(PAGE_ANON), "admin": 303})],
+    ("GET", "/settings/users"): [Case(get("/settings/users"), admin_only(PAGE_ANON))],
+    ("POST", "/settings/users"): [Case(get("/settings/users", data={"email": "page@example.com", "password": "long-enough"}),
+                                       admin_only(PAGE_ANON))],
+    ("POST", "/settings/users/{user_id}"): [Case(get("/settings/users/{user_rep}", data={"role": "rep"}), admin_only(PAGE_ANON))],
+    ("POST", "/settings/users/{user_id}/active"): [Case(get("/settings/users/{user_rep}/active", data={"active": "1"}),
+                                                        admin_only(PAGE_ANON))],
+    ("POST", "/settings/users/{user_id}/password"): [Case(get("/settings/users/{user_rep}/password", data={"password": "long-enough"}),
+                                                          admin_only(PAGE_ANON))],
+    ("GET", "/settings/pipelines"): [Case(get("/settings/pipelines"), admin_only(PAGE_ANON))],
+    ("POST", "/settings/pipelines/{pipeline_id}/stages/{stage_id}"): [
+        Case(get("/settings/pipelines/{pipeline}/stages/{stage_Qualify}", data={"probability": "0.15"}), admin_only(PAGE_ANON))],
+    ("POST", "/settings/pipelines/{pipeline_id}/stages/{stage_id}/move"): [
+        Case(get("/settings/pipelines/{pipeline}/stages/{stage_Qualify}/move", data={"direction": "down"}), admin_only(PAGE_ANON))],
+    ("POST", "/settings/pipelines/{pipeline_id}/stages"): [
+        Case(get("/settings/pipelines/{pipeline}/stages", data={"name": "Pilot", "probability": "0.3"}), admin_only(PAGE_ANON))],
     ("POST", "/logout/everywhere"): [Case(get("/logout/everywhere"), same(303, PAGE_ANON))],  # walked last
     ("POST", "/logout"): [Case(get("/logout"), same(303, PAGE_ANON))],
 }

@@ -144,6 +144,8 @@ def test_every_option_has_help_and_no_rst_markup():
     ("score", "scorer", ["dealflow", "stage_rate", "stage_default", "naive_bayes"]),
     ("funnel", "by", ["source", "segment", "owner", "campaign"]),
     ("funnel", "cohort", ["month", "quarter"]),
+    ("bottlenecks", "period", ["month", "quarter"]),
+    ("inspect", "slip-period", ["month", "quarter"]),
     ("report", "table", ["stages", "owners", "products", "ageing", "cycle"]),
 ])
 def test_fixed_choice_options_list_their_choices(command, option, choices):

@@ -274,3 +274,97 @@ def test_lead_attributes_stay_json_text(cached_store: Store) -> None:
         s.add(m.Lead(external_id="L-1", name="Lead one", attributes={"Tags": "hot", "score": 3}))
     for history in (load_history(cached_store), cached_history(cached_store), cached_history(cached_store)):
         assert [json.loads(v) for v in history.leads["attributes"].to_list()] == [{"Tags": "hot", "score": 3}]
+
+
+# -- the CLI's way in: the revision read with sqlite3, no Store --------------------------------------------------
+
+def test_sqlite_revision_is_the_store_revision(cached_store: Store) -> None:
+    if not cached_store.is_sqlite:
+        pytest.skip("read with the sqlite3 module")
+    from dealflow.store.history_cache import sqlite_revision
+    from dealflow.store.revision import revision
+
+    assert cached_store.path is not None
+    before = sqlite_revision(cached_store.path)
+    assert before is not None and before == revision(cached_store)
+    _move(cached_store)
+    assert sqlite_revision(cached_store.path) == revision(cached_store) != before
+
+
+def test_sqlite_revision_sees_a_write_still_in_the_wal(cached_store: Store) -> None:
+    """A commit another connection has not checkpointed (it sits in the -wal file) is seen."""
+    if not cached_store.is_sqlite:
+        pytest.skip("SQLite's write-ahead log")
+    from dealflow.store.history_cache import sqlite_revision
+
+    assert cached_store.path is not None
+    before = sqlite_revision(cached_store.path)
+    writer = sqlite3.connect(cached_store.path)
+    try:
+        assert writer.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+        writer.execute("UPDATE deals SET amount = 1 WHERE external_id = 'D-1'")
+        writer.commit()
+        assert Path(f"{cached_store.path}-wal").stat().st_size > 0
+        assert sqlite_revision(cached_store.path) not in (None, before)
+    finally:
+        writer.close()
+
+
+def test_sqlite_revision_leaves_undecidable_files_to_the_store(tmp_path: Path) -> None:
+    """None (so the Store opens, upgrades or refuses it) for a file that is missing, not a database,
+    behind the newest migration, or without a revision; a missing file is not created."""
+    from dealflow.store.history_cache import sqlite_revision
+
+    missing = tmp_path / "missing.db"
+    assert sqlite_revision(missing) is None and not missing.exists()
+    text_file = tmp_path / "notes.db"
+    text_file.write_text("not a database at all, but long enough to be read as a header............")
+    assert sqlite_revision(text_file) is None
+    assert sqlite_revision(tmp_path) is None
+    old = tmp_path / "old.db"
+    Store(str(old)).dispose()
+    assert sqlite_revision(old) is not None
+    with sqlite3.connect(old) as conn:
+        conn.execute("UPDATE alembic_version SET version_num = '0001_initial'")
+    assert sqlite_revision(old) is None
+    norev = tmp_path / "norev.db"
+    Store(str(norev)).dispose()
+    with sqlite3.connect(norev) as conn:
+        conn.execute("DROP TABLE store_revision")
+    assert sqlite_revision(norev) is None
+
+
+def test_peek_finds_the_cache_cached_history_wrote(cached_store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    from dealflow.store.history_cache import peek_history
+
+    target = str(cached_store.path) if cached_store.path is not None else cached_store.url
+    assert peek_history(target, "USD") is None  # no cache yet (or a server database: never peeked)
+    stored = cached_history(cached_store)
+    if not cached_store.is_sqlite:
+        assert peek_history(target, "USD") is None
+        return
+    found = peek_history(target, " usd ")  # the currency as a setting may spell it
+    assert found is not None
+    assert_same(found, stored)
+    assert peek_history(f"sqlite:///{cached_store.path}", "USD") is not None
+    assert peek_history(target, "EUR") is None  # another company currency: another key
+    monkeypatch.setenv(ENV, "off")
+    assert peek_history(target, "USD") is None
+    monkeypatch.delenv(ENV)
+    _move(cached_store)
+    assert peek_history(target, "USD") is None  # the store changed: the cache is out of date
+
+
+@pytest.mark.parametrize("url", [
+    "sqlite:////tmp/a b/x.db", "sqlite:///rel.db", "sqlite:////tmp/a:b.db", "sqlite+pysqlite:////tmp/x.db",
+    "sqlite:////tmp/x%20y.db", "sqlite:///:memory:", "sqlite://", "sqlite:///file:x.db?mode=ro&uri=true",
+    "sqlite:////tmp/é.db",
+])
+def test_sqlite_path_reads_urls_as_sqlalchemy_does(url: str) -> None:
+    from sqlalchemy.engine import make_url
+
+    from dealflow.store.db import sqlite_path
+
+    database = make_url(url).database
+    expected = None if not database or database == ":memory:" or database.startswith("file:") else Path(database)
+    assert sqlite_path(url) == expected

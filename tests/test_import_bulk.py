@@ -13,6 +13,7 @@ from dealflow.errors import ImportFailed
 from dealflow.ingest.runner import run_import
 from dealflow.store import models as m
 from dealflow.store.bulk import insert_frame, select_frame
+from dealflow.store.revision import revision
 
 STAGES = ["Qualify", "Develop", "Propose", "Won", "Lost"]
 
@@ -30,7 +31,8 @@ def _dump(store) -> dict[str, list[tuple]]:
             for t in (m.Deal, m.StageChange, m.Activity, m.Stage, m.Pipeline, m.ImportRun)
         }
         if store.is_sqlite:
-            out["triggers"] = sorted(tuple(r) for r in s.execute(text("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'")))
+            # Bulk writes set triggers and indexes aside inside their transaction: both must come back.
+            out["schema"] = sorted(tuple(r) for r in s.execute(text("SELECT type, name, sql FROM sqlite_master WHERE type IN ('trigger', 'index')")))
         return out
 
 
@@ -214,3 +216,95 @@ def test_select_frame_by_few_keys_and_by_many(store):
         many = select_frame(s, "deals", cols, where_in=("external_id", pl.Series([f"K{i}" for i in range(0, 40, 2)])))
     assert sorted(few.rows()) == [("K3", 3.0), ("K7", 7.0)]
     assert sorted(many["amount"].to_list()) == [float(i) for i in range(0, 40, 2)]
+
+
+def _deal_file(tmp_path: Path, rows: list[str]) -> Path:
+    return _write(tmp_path / "deals.csv", "id,name,stage,amount,product,created,closed,region\n" + "\n".join(rows) + "\n")
+
+
+def test_deals_reimport_updates_only_what_changed(store, tmp_path):
+    """300 deals (the bulk path): a second file moves one, edits one amount, changes one product and one
+    extra column; every other deal is left as stored."""
+    for kind, text_ in (("products", "id,name\nP1,Atlas\nP2,Beacon\n"),):
+        run_import(store, kind, _write(tmp_path / f"{kind}.csv", text_))
+    rows = [f"D{i},Deal {i},Qualify,{100 + i},Atlas,2024-01-01,,north" for i in range(300)]
+    first = run_import(store, "deals", _deal_file(tmp_path, rows))
+    assert (first.inserted, first.updated, first.unchanged) == (300, 0, 0)
+    token = revision(store)
+    rows[1] = "D1,Deal 1,Won,101,Atlas,2024-01-01,2024-03-01,north"   # moved and closed
+    rows[2] = "D2,Deal 2,Qualify,250,Atlas,2024-01-01,,north"         # amount edited
+    rows[3] = "D3,Deal 3,Qualify,103,Beacon,2024-01-01,,north"        # other product: the line is replaced
+    rows[4] = "D4,Deal 4,Qualify,104,Atlas,2024-01-01,,south"         # an extra column (attribute) changed
+    rows.append("D300,Deal 300,Lost,1,Atlas,2024-01-02,2024-02-02,west")
+    second = run_import(store, "deals", _deal_file(tmp_path, rows), now=datetime(2024, 4, 1))
+    assert (second.inserted, second.updated, second.unchanged) == (1, 3, 297)  # a product line is not a field of the deal
+    assert revision(store) != token
+    with store.session() as s:
+        name = {v: k for k, v in s.execute(select(m.Stage.name, m.Stage.id)).all()}
+        deals = {r.external_id: r for r in s.execute(select(m.Deal.external_id, m.Deal.stage_id, m.Deal.status, m.Deal.closed_at,
+                                                            m.Deal.amount, m.Deal.attributes))}
+        edits = s.execute(select(m.FieldChange.field, m.FieldChange.old_value, m.FieldChange.new_value, m.FieldChange.at)).all()
+        lines = dict(s.execute(select(m.Deal.external_id, m.Product.name).join(m.DealProduct, m.DealProduct.deal_id == m.Deal.id)
+                               .join(m.Product, m.Product.id == m.DealProduct.product_id).where(m.Deal.external_id.in_(["D2", "D3"]))).all())
+        moves = s.execute(select(m.StageChange.from_stage_id, m.StageChange.to_stage_id, m.StageChange.at)
+                          .join(m.Deal, m.Deal.id == m.StageChange.deal_id).where(m.Deal.external_id == "D1").order_by(m.StageChange.at)).all()
+        n_lines = s.scalar(select(func.count()).select_from(m.DealProduct))
+    assert (name[deals["D1"].stage_id], deals["D1"].status, deals["D1"].closed_at) == ("Won", "won", datetime(2024, 3, 1))
+    assert (name[deals["D300"].stage_id], deals["D300"].status, deals["D300"].closed_at) == ("Lost", "lost", datetime(2024, 2, 2))
+    assert [tuple(e) for e in edits] == [("amount", "102.0", "250.0", datetime(2024, 4, 1))]
+    assert (deals["D4"].attributes, deals["D5"].attributes) == ({"region": "south"}, {"region": "north"})
+    assert lines == {"D2": "Atlas", "D3": "Beacon"} and n_lines == 301
+    assert [(name.get(f), name[t], at) for f, t, at in moves] == [(None, "Qualify", datetime(2024, 1, 1)), ("Qualify", "Won", datetime(2024, 3, 1))]
+    third = run_import(store, "deals", tmp_path / "deals.csv")
+    assert (third.inserted, third.updated, third.unchanged) == (0, 0, 301)
+
+
+def test_a_failing_deals_write_leaves_the_store_as_it_was(store, tmp_path, monkeypatch):
+    run_import(store, "deals", _deals(tmp_path, 50))
+    before = _dump(store)
+
+    import dealflow.ingest.deals as deals
+
+    def broken(*args, **kwargs):  # fails after 300 deals went in with their indexes and trigger set aside
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(deals, "_write_deal_history", broken)
+    with pytest.raises(RuntimeError, match="disk full"):
+        run_import(store, "deals", _deals(tmp_path, 350))
+    assert _dump(store) == before
+
+
+def test_a_row_the_database_refuses_mid_batch_undoes_the_batch(store, tmp_path):
+    """The 500th row of a bulk insert names no stored deal: the rows before it, and the indexes and
+    trigger set aside for the insert, are all as they were."""
+    run_import(store, "deals", _deals(tmp_path, 3))
+    before = _dump(store)
+    with store.session() as s:
+        deal, stage = s.execute(select(m.Deal.id, m.Deal.stage_id)).first()
+    n = 500
+    frame = pl.DataFrame({"deal_id": [deal] * (n - 1) + [10_000], "to_stage_id": [stage] * n,
+                          "at": [datetime(2024, 1, 2, 0, i // 60, i % 60) for i in range(n)]},
+                         schema={"deal_id": pl.Int64, "to_stage_id": pl.Int64, "at": pl.Datetime("us")})
+    with pytest.raises(Exception, match="(?i)foreign key"):
+        with store.atomic() as s:
+            insert_frame(s, "stage_changes", frame)
+    assert _dump(store) == before
+
+
+def test_after_a_bulk_insert_rebuilt_the_indexes_ids_stay_unique(store, tmp_path):
+    """A first import of 400 activities rebuilds the plain indexes after the insert; the UNIQUE
+    ones are never set aside: a second import finds every row, and a repeated id is refused."""
+    run_import(store, "deals", _deals(tmp_path, 40))
+    path = _write(tmp_path / "a.csv", "id,deal,type,date\n" + "\n".join(f"X{i},D{i % 40},call,2024-02-01" for i in range(400)) + "\n")
+    before = _dump(store)
+    assert run_import(store, "activities", path).inserted == 400
+    assert run_import(store, "activities", path).unchanged == 400
+    if store.is_sqlite:
+        assert _dump(store)["schema"] == before["schema"]
+    with store.session() as s:
+        deal = s.scalar(select(m.Deal.id).where(m.Deal.external_id == "D1"))
+        assert s.scalar(select(func.count()).select_from(m.Activity).where(m.Activity.deal_id == deal)) == 10
+    with pytest.raises(Exception, match="(?i)unique|duplicate"):
+        with store.atomic() as s:
+            insert_frame(s, "activities", pl.DataFrame({"external_id": ["X7"], "deal_id": [deal], "kind": ["call"],
+                                                         "at": [datetime(2024, 3, 1)]}))

@@ -8,17 +8,24 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import polars as pl
-
-from dealflow.analytics.report import PipelineReport, pipeline_report
-from dealflow.history import History
-from dealflow.ingest import ImportResult, load_mapping, parse_overrides, run_import
-from dealflow.ingest.options import ParseOptions
-from dealflow.samples import load_sample
+from dealflow.lazy import lazy_names
 from dealflow.store import Store
-from dealflow.store.history_cache import cached_history as load_history  # on-disk cache, keyed by the store revision
+
+if TYPE_CHECKING:
+    import polars as pl
+
+    from dealflow.analytics.report import PipelineReport
+    from dealflow.history import History
+    from dealflow.ingest import ImportResult
+    from dealflow.ingest.options import ParseOptions
+
+# Loaded on first use, so ``import dealflow`` stays cheap; still attributes of this module.
+_HOMES = {"PipelineReport": "dealflow.analytics.report", "History": "dealflow.history", "ImportResult": "dealflow.ingest",
+          "ParseOptions": "dealflow.ingest.options"}
+
+__getattr__ = lazy_names(__name__, _HOMES)
 
 
 class Dealflow:
@@ -31,7 +38,9 @@ class Dealflow:
     # -- reading ------------------------------------------------------------------------
     def history(self, as_of: datetime | None = None) -> History:
         if self._history is None:
-            self._history = load_history(self.store)
+            from dealflow.store.history_cache import cached_history  # on-disk cache, keyed by the store revision
+
+            self._history = cached_history(self.store)
         return self._history.as_of(as_of) if as_of else self._history
 
     def refresh(self) -> None:
@@ -60,6 +69,8 @@ class Dealflow:
 
     def report(self, as_of: datetime | None = None) -> PipelineReport:
         """The pipeline report; its parts (``stages``, ``owners``, ``products``, ``cycle``, ``ageing``) are frames."""
+        from dealflow.analytics.report import pipeline_report
+
         return pipeline_report(self.history(), as_of)
 
     # -- analyses: each returns a result whose parts are frames (and ``to_dict()``) -------
@@ -114,12 +125,16 @@ class Dealflow:
                     options: ParseOptions | None = None, preset: str | None = None) -> ImportResult:
         """``options``: how to read the file (encoding, sheet, decimal, dayfirst, ...); default: detect.
         ``preset``: a CRM's export layout (salesforce, hubspot, pipedrive, odoo, zoho)."""
+        from dealflow.ingest import load_mapping, parse_overrides, run_import
+
         result = run_import(self.store, kind, path, mapping=load_mapping(mapping) if mapping else None,
                             overrides=parse_overrides(map or []), skip_invalid=skip_invalid, options=options, preset=preset)
         self.refresh()
         return result
 
     def load_sample(self, name: str = "maven_crm") -> list[ImportResult]:
+        from dealflow.samples import load_sample
+
         results = load_sample(self.store, name)
         self.refresh()
         return results

@@ -70,9 +70,14 @@ def _period_key(col: pl.Expr, period: str, fiscal_start_month: int = 1) -> pl.Ex
     return (months - (fiscal_start_month - 1)) // 3  # fiscal quarters
 
 
-def slips(history: History, period: Literal["month", "quarter"] = "quarter", fiscal_start_month: int = 1) -> pl.DataFrame:
-    """Per deal: how often its expected close date moved into a later period (fiscal quarters by default)."""
-    fc = history.field_changes.filter(pl.col("field") == "expected_close_date").with_columns(
+def slips(
+    history: History, period: Literal["month", "quarter"] = "quarter", fiscal_start_month: int = 1, *, deal_ids: pl.Expr | None = None
+) -> pl.DataFrame:
+    """Per deal (of ``deal_ids``, else all): how often its expected close date moved into a later period (fiscal quarters by default)."""
+    fc = history.field_changes.filter(pl.col("field") == "expected_close_date")
+    if deal_ids is not None:
+        fc = fc.filter(pl.col("deal_id").is_in(deal_ids))
+    fc = fc.with_columns(
         pl.col("old_value").str.to_date(strict=False).alias("_old"),
         pl.col("new_value").str.to_date(strict=False).alias("_new"),
     )
@@ -119,16 +124,19 @@ def inspect_pipeline(
     deals = history.open_deals()
     if owner is not None:
         deals = deals.filter(pl.col("owner") == owner)
-    current = visits.filter(pl.col("current")).select(
+    # Only the listed deals' visits and activities are joined below: leave the rest out first.
+    listed = pl.lit(deals["id"].implode())
+    listed_visits = visits.filter(pl.col("deal_id").is_in(listed))
+    current = listed_visits.filter(pl.col("current")).select(
         "deal_id", pl.col("entered_at").alias("stage_entered_at"), pl.col("days").alias("days_in_stage"), "visit"
     )
-    per_stage = deal_stage_days(visits).select("deal_id", "stage", pl.col("days").alias("days_in_stage_total"))
+    per_stage = deal_stage_days(listed_visits).select("deal_id", "stage", pl.col("days").alias("days_in_stage_total"))
     regressed = (
-        visits.filter(pl.col("next_rank") < pl.col("rank"))
+        listed_visits.filter(pl.col("next_rank") < pl.col("rank"))
         .filter((pl.col("kind") == "open") & (pl.col("next_kind") == "open"))
         .group_by("deal_id").agg(pl.len().alias("regressions"))
     )
-    acts = history.activities.filter(pl.col("deal_id").is_not_null()).group_by("deal_id").agg(
+    acts = history.activities.filter(pl.col("deal_id").is_in(listed)).group_by("deal_id").agg(
         pl.col("at").max().alias("last_activity_at")
     )
     probability = scorer(history) if scorer is not None else stage_probability(history)
@@ -142,7 +150,7 @@ def inspect_pipeline(
         .join(per_stage, on=["deal_id", "stage"], how="left")
         .join(thresholds.select("pipeline", "stage", "stall_days"), on=["pipeline", "stage"], how="left")
         .join(acts, on="deal_id", how="left")
-        .join(slips(history, slip_period, fiscal_start_month), on="deal_id", how="left")
+        .join(slips(history, slip_period, fiscal_start_month, deal_ids=listed), on="deal_id", how="left")
         .join(regressed, on="deal_id", how="left")
         .join(probability.select("deal_id", pl.col("probability").cast(pl.Float64)), on="deal_id", how="left")
         .with_columns(

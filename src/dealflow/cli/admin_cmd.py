@@ -9,9 +9,6 @@ import typer
 from dealflow.cli.app import app
 from dealflow.cli.common import DbOption, console, err_console, open_store, settings_for
 from dealflow.errors import ConfigError
-from dealflow.store.backup import backup as backup_store
-from dealflow.store.backup import check_backup
-from dealflow.store.backup import restore as restore_store
 
 
 def _existing_store(db: str | None):  # type: ignore[no-untyped-def]
@@ -37,6 +34,8 @@ def backup(
     Example:
         dealflow backup backups/dealflow-2024-05-01.db
     """
+    from dealflow.store.backup import backup as backup_store
+
     store = _existing_store(db)
     console.print(f"Backed up {store.url} to {backup_store(store, target, force=force)}")
 
@@ -54,6 +53,9 @@ def restore(
     Example:
         dealflow restore backups/dealflow-2024-05-01.db --yes
     """
+    from dealflow.store.backup import check_backup
+    from dealflow.store.backup import restore as restore_store
+
     store = open_store(db)
     check_backup(store, source)
     if not yes and not typer.confirm(f"Replace everything in {store.url} with {source}?", default=False):

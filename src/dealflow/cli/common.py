@@ -7,7 +7,7 @@ import json
 import sys
 from datetime import date, datetime, timezone
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import polars as pl
 import typer
@@ -17,6 +17,10 @@ from rich.table import Table
 from dealflow.jsonable import to_jsonable
 from dealflow.settings import Settings
 
+if TYPE_CHECKING:
+    from dealflow.history import History
+    from dealflow.store import Store
+
 console = Console()
 err_console = Console(stderr=True)
 
@@ -25,6 +29,12 @@ class Format(StrEnum):
     table = "table"
     json = "json"
     csv = "csv"
+
+
+class PeriodKind(StrEnum):
+    """Months or quarters: cohorts, slipped close dates, bottleneck and backtest periods."""
+    month = "month"
+    quarter = "quarter"
 
 
 DbOption = Annotated[
@@ -47,11 +57,31 @@ def settings_for(db: str | None) -> Settings:
     return settings
 
 
-def open_store(db: str | None):  # type: ignore[no-untyped-def]
+def open_store(db: str | None) -> Store:
     from dealflow.store import Store
 
     settings = settings_for(db)
     return Store(settings.database_url, currency=settings.currency)
+
+
+def load_history(db: str | None, as_of: str | None = None) -> History:
+    """The store's history, as it stood at ``as_of`` if given; from the on-disk cache when it is current.
+
+    A SQLite file whose cache is current is answered without opening a ``Store`` (no SQLAlchemy,
+    no schema check: ``history_cache.peek_history``); anything else opens the store.
+    """
+    from dealflow.store.history_cache import cached_history, peek_history
+
+    instant = parse_instant(as_of)
+    settings = settings_for(db)
+    history = peek_history(settings.database_url, settings.currency)
+    if history is None:
+        store = open_store(db)
+        try:
+            history = cached_history(store)
+        finally:
+            store.dispose()
+    return history.as_of(instant) if instant is not None else history
 
 
 def parse_instant(text: str | None, *, option: str = "--as-of") -> datetime | None:

@@ -13,8 +13,7 @@ import typer
 from dealflow.cli.app import app
 from dealflow.cli.common import AsOfOption, DbOption, console, err_console, open_store, parse_instant
 from dealflow.errors import ConfigError
-from dealflow.ingest.exports import IMPORTABLE, export_frame
-from dealflow.store.history_cache import cached_history as load_history  # on-disk cache, keyed by the store revision
+from dealflow.ingest.fields import IMPORTABLE
 
 # Importable kinds export with the import's field names (they import back as they are); the
 # others are the history's own tables, with the names people read joined in.
@@ -132,8 +131,11 @@ def export(
             raise ConfigError(f"cannot write {file}: it is a directory; give a file name such as {file / (table.value + '.' + fmt.value)}")
         if not file.parent.is_dir():
             raise ConfigError(f"cannot write {file}: the folder {file.parent} does not exist; create it first")
+    from dealflow.ingest.exports import export_frame
+    from dealflow.store.history_cache import cached_history  # on-disk cache, keyed by the store revision
+
     store = open_store(db)
-    history = load_history(store)
+    history = cached_history(store)
     if instant is not None:
         history = history.as_of(instant)
     frame: pl.DataFrame = export_frame(store, table.value, history) if table.value in IMPORTABLE else getattr(history, table.value)

@@ -11,8 +11,8 @@ from rich.panel import Panel
 
 from dealflow.cli.app import app
 from dealflow.cli.common import (
-    AsOfOption, DbOption, Format, FormatOption, console, err_console, fmt_value, open_store, parse_instant,
-    print_csv, print_frame, print_json,
+    AsOfOption, DbOption, Format, FormatOption, PeriodKind, console, err_console, fmt_value, load_history, open_store,
+    parse_instant, print_csv, print_frame, print_json,
 )
 
 
@@ -34,15 +34,6 @@ class OutFormat(StrEnum):
     parquet = "parquet"
 
 
-class BacktestPeriod(StrEnum):
-    month = "month"
-    quarter = "quarter"
-
-
-def _history(db: str | None):  # type: ignore[no-untyped-def]
-    from dealflow.store.history_cache import cached_history as load_history  # on-disk cache, keyed by the store revision
-
-    return load_history(open_store(db))
 
 
 @app.command()
@@ -68,7 +59,7 @@ def forecast(
     from dealflow.domain.periods import parse_period
     from dealflow.forecast.period import forecast_period
 
-    result = forecast_period(_history(db), parse_period(period), as_of=parse_instant(as_of), by=by.value if by else None, sims=sims)
+    result = forecast_period(load_history(db), parse_period(period), as_of=parse_instant(as_of), by=by.value if by else None, sims=sims)
     if format is Format.json:
         print_json(result.to_dict())
         return
@@ -111,7 +102,7 @@ def score(
     from dealflow.forecast.scorers import DealflowScorer, make_scorer
     from dealflow.forecast.snapshot import snapshot
 
-    history = _history(db)
+    history = load_history(db)
     at = parse_instant(as_of) or history.now
     snap = snapshot(history, at)
     model = make_scorer(scorer.value).fit(history, at)
@@ -136,7 +127,7 @@ def score(
 def backtest(
     db: DbOption = None,
     cutoffs: Annotated[list[str] | None, typer.Option("--cutoffs", help="Cut-off instants (repeat, or comma-separate); default: every month start.", show_default=False)] = None,
-    period: Annotated[BacktestPeriod, typer.Option("--period", help="Length of the bookings period forecast at each cut-off.")] = BacktestPeriod.month,
+    period: Annotated[PeriodKind, typer.Option("--period", help="Length of the bookings period forecast at each cut-off.")] = PeriodKind.month,
     format: FormatOption = Format.table,  # noqa: A002
 ) -> None:
     """Replay history: how good every scorer and forecaster would have been.
@@ -151,7 +142,7 @@ def backtest(
     """
     from dealflow.forecast.backtest import backtest as run
 
-    history = _history(db)
+    history = load_history(db)
     points = [parse_instant(c.strip(), option="--cutoffs") for part in (cutoffs or []) for c in part.split(",") if c.strip()]
     show = (lambda m: err_console.print(f"[dim]{m}[/]")) if format is Format.table else None
     result = run(history, points or None, period_kind=period.value, progress=show)  # type: ignore[arg-type]

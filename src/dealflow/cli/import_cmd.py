@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import polars as pl
 import typer
@@ -12,11 +12,12 @@ from rich.markup import escape
 from dealflow.cli.app import app
 from dealflow.cli.common import DbOption, console, open_store, print_frame, tidy_note
 from dealflow.errors import ConfigError, RowProblem
-from dealflow.ingest import ImportResult, load_mapping, parse_overrides, read_table, run_import
-from dealflow.ingest.presets import PRESETS, preset_mapping
 from dealflow.ingest.fields import KINDS
-from dealflow.ingest.mapping import resolve_mapping
-from dealflow.ingest.options import DEFAULT_MAX_AMOUNT, ParseOptions
+from dealflow.ingest.options import DEFAULT_MAX_AMOUNT
+from dealflow.ingest.presets import PRESETS
+
+if TYPE_CHECKING:
+    from dealflow.ingest import ImportResult
 
 
 ImportKind = StrEnum("ImportKind", {k: k for k in KINDS})  # type: ignore[misc]
@@ -57,6 +58,11 @@ def import_file(
         dealflow import stage_history opportunity-history.csv --preset salesforce
         dealflow import events events.csv --mapping examples/bpi2012/events.toml
     """
+    from dealflow.ingest import load_mapping, parse_overrides, read_table, run_import
+    from dealflow.ingest.mapping import resolve_mapping
+    from dealflow.ingest.options import ParseOptions
+    from dealflow.ingest.presets import preset_mapping
+
     kind = ImportKind(kind_).value
     for option, path in (("--rejects", rejects), ("--save-map", save_map)):
         if path is not None and not path.parent.is_dir():

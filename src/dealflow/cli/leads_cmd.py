@@ -10,9 +10,8 @@ from rich.panel import Panel
 
 from dealflow.cli.app import app
 from dealflow.cli.common import (
-    AsOfOption, DbOption, Format, FormatOption, console, fmt_value, open_store, parse_instant, print_csv, print_frame, print_json,
+    AsOfOption, DbOption, Format, FormatOption, PeriodKind, console, fmt_value, load_history, print_csv, print_frame, print_json,
 )
-from dealflow.history import History
 
 
 class LeadGroup(StrEnum):
@@ -22,19 +21,6 @@ class LeadGroup(StrEnum):
     campaign = "campaign"
 
 
-class CohortKind(StrEnum):
-    month = "month"
-    quarter = "quarter"
-
-
-def _history(db: str | None, as_of: str | None) -> History:
-    from dealflow.store.history_cache import cached_history as load_history  # on-disk cache, keyed by the store revision
-
-    history = load_history(open_store(db))
-    instant = parse_instant(as_of)
-    return history.as_of(instant) if instant else history
-
-
 def _pct(value: float | None) -> str:
     return "–" if value is None else f"{value:.1%}"
 
@@ -42,7 +28,7 @@ def _pct(value: float | None) -> str:
 @app.command()
 def funnel(
     by: Annotated[LeadGroup | None, typer.Option("--by", help="Group leads by this column (default: all leads together).", show_default=False)] = None,
-    cohort: Annotated[CohortKind | None, typer.Option("--cohort", help="Cohorts by month or quarter of lead creation (default: no cohorts).", show_default=False)] = None,
+    cohort: Annotated[PeriodKind | None, typer.Option("--cohort", help="Cohorts by month or quarter of lead creation (default: no cohorts).", show_default=False)] = None,
     maturity_days: Annotated[float | None, typer.Option(
         "--maturity-days", help="Days after a cohort's end before it counts as mature (default: p75 of lead-to-converted time, else 90).",
     )] = None,
@@ -61,7 +47,7 @@ def funnel(
     """
     from dealflow.analytics.funnel import lead_funnel
 
-    result = lead_funnel(_history(db, as_of), by=by.value if by else None, cohort=cohort.value if cohort else None,
+    result = lead_funnel(load_history(db, as_of), by=by.value if by else None, cohort=cohort.value if cohort else None,
                          maturity_days=maturity_days)
     if format is Format.json:
         print_json(result.to_dict())
@@ -109,7 +95,7 @@ def plan(
     """
     from dealflow.analytics.plan import plan as make_plan
 
-    result = make_plan(_history(db, as_of), target_deals=target_deals, target_revenue=target_revenue, period=period, by=by.value)
+    result = make_plan(load_history(db, as_of), target_deals=target_deals, target_revenue=target_revenue, period=period, by=by.value)
     if format is Format.json:
         print_json(result.to_dict())
         return
@@ -160,7 +146,7 @@ def leads(
     """
     from dealflow.analytics.lead_scores import LeadScorer, evaluate_lead_scores, find_leaky_fields, lead_table
 
-    history = _history(db, as_of)
+    history = load_history(db, as_of)
     table = lead_table(history)
     leaky = find_leaky_fields(table)
     excluded = tuple(exclude or ())
@@ -207,7 +193,7 @@ def products(
     """
     from dealflow.analytics.products import product_report
 
-    result = product_report(_history(db, as_of))
+    result = product_report(load_history(db, as_of))
     if format is Format.json:
         print_json(result.to_dict())
         return
@@ -244,7 +230,7 @@ def cross_sell_command(
     """
     from dealflow.analytics.cross_sell import cross_sell
 
-    result = cross_sell(_history(db, as_of), product=product, account=account)
+    result = cross_sell(load_history(db, as_of), product=product, account=account)
     if format is Format.json:
         print_json(result.to_dict())
         return

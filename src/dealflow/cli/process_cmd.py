@@ -10,8 +10,8 @@ import typer
 
 from dealflow.cli.app import app
 from dealflow.cli.common import (
-    AsOfOption, DbOption, Format, FormatOption, console, open_store, parse_instant, print_csv, print_frame, print_json,
-    settings_for,
+    AsOfOption, DbOption, Format, FormatOption, PeriodKind, console, load_history, parse_instant, print_csv, print_frame,
+    print_json, settings_for,
 )
 
 
@@ -20,23 +20,6 @@ class OutcomeChoice(StrEnum):
     lost = "lost"
     open = "open"
     all = "all"
-
-
-class PeriodKind(StrEnum):
-    month = "month"
-    quarter = "quarter"
-
-
-def _history(db: str | None, as_of: str | None = None):  # type: ignore[no-untyped-def]
-    from dealflow.store.history_cache import cached_history as load_history  # on-disk cache, keyed by the store revision
-
-    store = open_store(db)
-    try:
-        history = load_history(store)
-    finally:
-        store.dispose()
-    instant = parse_instant(as_of)
-    return history.as_of(instant) if instant is not None else history
 
 
 @app.command()
@@ -60,8 +43,8 @@ def flow(
     from dealflow.analytics.flow import stage_flow
     from dealflow.domain.periods import parse_period
 
-    history = _history(db, as_of)
-    result = stage_flow(history, outcome=outcome.value, period=parse_period(period) if period else None)  # type: ignore[arg-type]
+    history = load_history(db, as_of)
+    result = stage_flow(history, outcome=outcome.value, period=parse_period(period) if period else None)
     if image is not None:
         from dealflow.analytics.flow_image import draw_flow
 
@@ -112,13 +95,8 @@ def inspect_(
         dealflow inspect --since 2012-02-01 --as-of 2012-02-08 --format json
     """
     from dealflow.analytics.inspect import inspect_pipeline, pipeline_changes
-    from dealflow.store.history_cache import cached_history as load_history  # on-disk cache, keyed by the store revision
 
-    store = open_store(db)
-    try:
-        history = load_history(store)
-    finally:
-        store.dispose()
+    history = load_history(db)
     until = parse_instant(as_of)
     if since is not None:
         ch = pipeline_changes(history, parse_instant(since, option="--since"), until, owner=owner)  # type: ignore[arg-type]
@@ -136,7 +114,7 @@ def inspect_(
         history, as_of=until, owner=owner,
         stall_quantile=settings.stalled_percentile if stall_quantile is None else stall_quantile,
         idle_days=settings.idle_days if idle_days is None else idle_days,
-        slip_period=slip_period.value, fiscal_start_month=settings.fiscal_start_month,  # type: ignore[arg-type]
+        slip_period=slip_period.value, fiscal_start_month=settings.fiscal_start_month,
     )
     deals = result.deals if all_open else result.flagged
     if format is Format.json:
@@ -174,7 +152,7 @@ def patterns(
     """
     from dealflow.analytics.patterns import patterns as find_patterns
 
-    result = find_patterns(_history(db, as_of), top=top, min_deals=min_deals)
+    result = find_patterns(load_history(db, as_of), top=top, min_deals=min_deals)
     acts = result.activities if stage is None else result.activities.filter(pl.col("stage") == stage)
     if format is Format.json:
         print_json({"variants": result.variants, "activity_patterns": acts})
@@ -210,7 +188,7 @@ def next_(
     """
     from dealflow.analytics.patterns import next_steps
 
-    result = next_steps(_history(db, as_of), deal)
+    result = next_steps(load_history(db, as_of), deal)
     if format is Format.json:
         print_json(result.to_dict())
         return
@@ -241,7 +219,7 @@ def bottlenecks(
     """
     from dealflow.analytics.bottlenecks import bottlenecks as find_bottlenecks
 
-    result = find_bottlenecks(_history(db, as_of), period=period.value,  # type: ignore[arg-type]
+    result = find_bottlenecks(load_history(db, as_of), period=period.value,
                               fiscal_start_month=settings_for(db).fiscal_start_month)
     if format is Format.json:
         print_json(result.to_dict())

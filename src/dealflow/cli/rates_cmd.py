@@ -10,7 +10,6 @@ import typer
 from dealflow.cli.app import app
 from dealflow.cli.common import DbOption, Format, FormatOption, console, open_store, print_csv, print_frame, print_json
 from dealflow.cli.import_cmd import ImportKind, import_file
-from dealflow.store.frames import load_rates
 
 rates = typer.Typer(help="Exchange rates: amounts in other currencies are reported in the company currency through them.",
                     no_args_is_help=True)
@@ -53,6 +52,8 @@ def list_rates(
         dealflow rates list
         dealflow rates list --currency EUR --format csv
     """
+    from dealflow.store.frames import load_rates
+
     store = open_store(db)
     table = load_rates(store).with_columns(
         (pl.col("valid_from").shift(-1).over("currency") - pl.duration(days=1)).alias("valid_until"),

@@ -2,19 +2,20 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import polars as pl
 import typer
 from rich.panel import Panel
 
-from dealflow.analytics.report import PipelineReport, pipeline_report
 from dealflow.cli.app import app
 from dealflow.cli.common import (
-    AsOfOption, DbOption, Format, FormatOption, console, err_console, fmt_value, open_store, parse_instant, print_csv,
+    AsOfOption, DbOption, Format, FormatOption, console, err_console, fmt_value, load_history, parse_instant, print_csv,
     print_frame, print_json,
 )
-from dealflow.store.history_cache import cached_history as load_history  # on-disk cache, keyed by the store revision
+
+if TYPE_CHECKING:
+    from dealflow.analytics.report import PipelineReport
 
 NO_DATA_HINT = "no data yet: load a sample with `dealflow sample maven_crm` or import a file (`dealflow import deals FILE`)"
 
@@ -91,8 +92,10 @@ def report(
         dealflow report --pipeline MavenTech --format csv --table owners
         dealflow report --as-of 2012-01-01T00:00:00+01:00 --format json
     """
+    from dealflow.analytics.report import pipeline_report
+
     instant = parse_instant(as_of)
-    history = load_history(open_store(db))
+    history = load_history(db)
     if history.deals.height == 0:
         err_console.print(f"[yellow]{NO_DATA_HINT}[/]", soft_wrap=True)
     if pipeline:

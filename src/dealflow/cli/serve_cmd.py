@@ -54,48 +54,6 @@ def serve(
     uvicorn.run(create_app(settings, store, warm=True), host=host, port=port, log_level="info")
 
 
-def _owner_id(session, owner: str) -> int:  # type: ignore[no-untyped-def]
-    """An owner by external id, name or numeric id."""
-    from sqlalchemy import or_, select
-
-    from dealflow.errors import NotFound
-    from dealflow.store import models as m
-
-    conds = [m.Owner.external_id == owner, m.Owner.name == owner]
-    if owner.isdigit():
-        conds.append(m.Owner.id == int(owner))
-    found = session.scalars(select(m.Owner.id).where(or_(*conds)).order_by(m.Owner.id)).all()
-    if not found:
-        raise NotFound(f"no owner {owner!r}; owners come from imported deals (see `dealflow export owners`)")
-    if len(set(found)) > 1:
-        raise NotFound(f"{owner!r} names {len(found)} owners; give the external id or the numeric id")
-    return int(found[0])
-
-
-def _team_id(session, team: str) -> int:  # type: ignore[no-untyped-def]
-    from sqlalchemy import select
-
-    from dealflow.errors import NotFound
-    from dealflow.store import models as m
-
-    found = session.scalar(select(m.Team.id).where(m.Team.name == team))
-    if found is None:
-        raise NotFound(f"no team {team!r}; create it with `dealflow teams add {team}`")
-    return int(found)
-
-
-def _user(session, email: str):  # type: ignore[no-untyped-def]
-    from sqlalchemy import select
-
-    from dealflow.errors import NotFound
-    from dealflow.store import models as m
-
-    user = session.scalar(select(m.User).where(m.User.email == email.strip().lower()))
-    if user is None:
-        raise NotFound(f"no user {email!r}; see `dealflow users list`")
-    return user
-
-
 @users_app.command("add")
 def users_add(
     email: Annotated[str, typer.Argument(help="The email the user signs in with.")],
@@ -111,23 +69,26 @@ def users_add(
         dealflow users add ana@example.com --role manager --team West
         echo 's3cret-pass' | dealflow users add bot@example.com --role rep --owner "Darcel Schlecht"
     """
-    from dealflow.store.audit import cli_actor, record
-    from dealflow.web.auth import ROLES, add_user
+    from dealflow.store import users
 
-    if role not in ROLES:
-        raise typer.BadParameter(f"choose one of {', '.join(ROLES)}", param_hint="--role")
+    if role not in users.ROLES:
+        raise typer.BadParameter(f"choose one of {', '.join(users.ROLES)}", param_hint="--role")
     if sys.stdin.isatty():
         password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
     else:
         password = sys.stdin.readline().rstrip("\r\n")
     store = open_store(db)
     with store.atomic() as session:
-        owner_id = _owner_id(session, owner) if owner else None
-        team_id = _team_id(session, team) if team else None
-        user = add_user(session, email, password, role, owner_id=owner_id, team_id=team_id)
-        record(session, "add user", actor=cli_actor(), entity="user", entity_id=user.id,
-               changes={"role": role, "owner_id": owner_id, "team_id": team_id})
+        owner_id = users.find_owner_id(session, owner) if owner else None
+        team_id = users.find_team_id(session, team) if team else None
+        user = users.add_user(session, email, password, role, owner_id=owner_id, team_id=team_id, by=_cli())
         console.print(f"{user.email} can sign in as {user.role}.")
+
+
+def _cli():  # type: ignore[no-untyped-def]
+    from dealflow.store.audit import Actor, cli_actor
+
+    return Actor(cli_actor())
 
 
 @users_app.command("disable")
@@ -140,15 +101,12 @@ def users_disable(
     Example:
         dealflow users disable ana@example.com
     """
-    from dealflow.store.audit import cli_actor, record
-    from dealflow.web.auth import sign_out_everywhere
+    from dealflow.store import users
 
     store = open_store(db)
     with store.atomic() as session:
-        user = _user(session, email)
-        user.active = False
-        revoked = sign_out_everywhere(session, user)
-        record(session, "disable user", actor=cli_actor(), entity="user", entity_id=user.id, changes={"tokens_revoked": revoked})
+        user = users.find_user(session, email)
+        revoked = users.set_active(session, user, False, by=_cli())
         console.print(f"{user.email} is disabled ({revoked} token(s) revoked).")
 
 
@@ -159,13 +117,12 @@ def users_enable(email: Annotated[str, typer.Argument(help="The user's email.")]
     Example:
         dealflow users enable ana@example.com
     """
-    from dealflow.store.audit import cli_actor, record
+    from dealflow.store import users
 
     store = open_store(db)
     with store.atomic() as session:
-        user = _user(session, email)
-        user.active = True
-        record(session, "enable user", actor=cli_actor(), entity="user", entity_id=user.id)
+        user = users.find_user(session, email)
+        users.set_active(session, user, True, by=_cli())
         console.print(f"{user.email} may sign in again.")
 
 
@@ -182,23 +139,16 @@ def users_set_role(
     Example:
         dealflow users set-role ana@example.com manager --team West
     """
-    from dealflow.store.audit import cli_actor, record
-    from dealflow.web.auth import ROLES
+    from dealflow.store import users
 
-    if role not in ROLES:
-        raise typer.BadParameter(f"choose one of {', '.join(ROLES)}", param_hint="ROLE")
+    if role not in users.ROLES:
+        raise typer.BadParameter(f"choose one of {', '.join(users.ROLES)}", param_hint="ROLE")
     store = open_store(db)
     with store.atomic() as session:
-        user = _user(session, email)
-        changes = {"role": {"from": user.role, "to": role}}
-        user.role = role
-        if owner:
-            user.owner_id = _owner_id(session, owner)
-            changes["owner_id"] = {"to": user.owner_id}
-        if team:
-            user.team_id = _team_id(session, team)
-            changes["team_id"] = {"to": user.team_id}
-        record(session, "set role", actor=cli_actor(), entity="user", entity_id=user.id, changes=changes)
+        user = users.find_user(session, email)
+        users.update_user(session, user, role=role, by=_cli(),
+                          owner_id=users.find_owner_id(session, owner) if owner else users.KEEP,
+                          team_id=users.find_team_id(session, team) if team else users.KEEP)
         console.print(f"{user.email} is now {role}.")
 
 
@@ -220,13 +170,13 @@ def tokens_create(
         dealflow users tokens create bot@example.com --scope read --name nightly-report
     """
     from dealflow.store.audit import cli_actor, record
-    from dealflow.web.auth import issue_token
+    from dealflow.store.users import find_user, issue_token
 
     if scope not in ("read", "write"):
         raise typer.BadParameter("choose read or write", param_hint="--scope")
     store = open_store(db)
     with store.atomic() as session:
-        user = _user(session, email)
+        user = find_user(session, email)
         secret, row = issue_token(session, user, scope=scope, name=name, days=days)
         record(session, "create", actor=cli_actor(), entity="api_token", entity_id=row.id, changes={"scope": scope, "name": name})
         expires = row.expires_at
@@ -246,10 +196,11 @@ def tokens_list(email: Annotated[str, typer.Argument(help="The user.")], db: DbO
     from sqlalchemy import select
 
     from dealflow.store import models as m
+    from dealflow.store.users import find_user
 
     store = open_store(db)
     with store.session() as session:
-        user = _user(session, email)
+        user = find_user(session, email)
         rows = session.execute(select(m.ApiToken.id, m.ApiToken.name, m.ApiToken.scope, m.ApiToken.created_at,
                                       m.ApiToken.expires_at, m.ApiToken.revoked_at)
                                .where(m.ApiToken.user_id == user.id).order_by(m.ApiToken.id)).all()
@@ -276,11 +227,11 @@ def tokens_revoke(
         dealflow users tokens revoke bot@example.com --id 3
     """
     from dealflow.store.audit import cli_actor, record
-    from dealflow.web.auth import revoke_tokens
+    from dealflow.store.users import find_user, revoke_tokens
 
     store = open_store(db)
     with store.atomic() as session:
-        user = _user(session, email)
+        user = find_user(session, email)
         n = revoke_tokens(session, user.id, token_id)
         record(session, "revoke", actor=cli_actor(), entity="api_token", entity_id=token_id, changes={"user": user.email, "revoked": n})
         console.print(f"{n} token(s) of {user.email} revoked.")
@@ -288,25 +239,21 @@ def tokens_revoke(
 
 @users_app.command("list")
 def users_list(db: DbOption = None, format: FormatOption = Format.table) -> None:  # noqa: A002
-    """List the users who may sign in.
+    """List the users who may sign in, with their owner, team and last sign-in.
 
     Example:
         dealflow users list --format json
     """
     import polars as pl
-    from sqlalchemy import select
 
-    from dealflow.store import models as m
+    from dealflow.store.users import list_users
 
     store = open_store(db)
     with store.session() as session:
-        rows = session.execute(select(m.User.id, m.User.email, m.User.role, m.User.active, m.Owner.name.label("owner"),
-                                      m.Team.name.label("team"), m.User.created_at)
-                               .outerjoin(m.Owner, m.Owner.id == m.User.owner_id).outerjoin(m.Team, m.Team.id == m.User.team_id)
-                               .order_by(m.User.email)).all()
-    frame = pl.DataFrame([r._asdict() for r in rows], schema={"id": pl.Int64, "email": pl.String, "role": pl.String,
-                                                              "active": pl.Boolean, "owner": pl.String, "team": pl.String,
-                                                              "created_at": pl.Datetime}, orient="row")
+        rows = [(u.id, u.email, u.role, u.active, u.name, u.team, u.created_at, u.last_sign_in) for u in list_users(session)]
+    frame = pl.DataFrame(rows, schema={"id": pl.Int64, "email": pl.String, "role": pl.String, "active": pl.Boolean,
+                                       "owner": pl.String, "team": pl.String, "created_at": pl.Datetime,
+                                       "last_sign_in": pl.Datetime}, orient="row")
     if format is Format.json:
         print_json(frame)
     elif format is Format.csv:

@@ -1,16 +1,17 @@
 """``dealflow teams``: the teams owners belong to, and what members may see of each other."""
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import polars as pl
 import typer
-from sqlalchemy import select
 
 from dealflow.cli.app import app
 from dealflow.cli.common import DbOption, console, open_store, print_frame
 from dealflow.errors import NotFound
-from dealflow.store import models as m
+
+if TYPE_CHECKING:
+    from dealflow.store import models as m
 
 teams = typer.Typer(help="Teams: who belongs where, and whether members may read each other's deals.", no_args_is_help=True)
 app.add_typer(teams, name="teams")
@@ -23,6 +24,10 @@ def list_teams(db: DbOption = None) -> None:
     Example:
         dealflow teams list
     """
+    from sqlalchemy import select
+
+    from dealflow.store import models as m
+
     store = open_store(db)
     with store.session() as s:
         rows = [
@@ -45,6 +50,10 @@ def add_team(
     Example:
         dealflow teams add "Enterprise East" --region East
     """
+    from sqlalchemy import select
+
+    from dealflow.store import models as m
+
     store = open_store(db)
     with store.atomic() as s:
         if s.scalar(select(m.Team).where(m.Team.name == name)) is not None:
@@ -54,6 +63,10 @@ def add_team(
 
 
 def _team(s, name: str) -> m.Team:  # type: ignore[no-untyped-def]
+    from sqlalchemy import select
+
+    from dealflow.store import models as m
+
     team = s.scalar(select(m.Team).where(m.Team.name == name))
     if team is None:
         raise NotFound(f"no team {name!r}; see dealflow teams list")
@@ -67,6 +80,10 @@ def assign(team: Annotated[str, typer.Argument(help="The team's name (see dealfl
     Example:
         dealflow teams assign "Rocco Neubert" "Boris Faz" "Donn Cantrell"
     """
+    from sqlalchemy import select
+
+    from dealflow.store import models as m
+
     store = open_store(db)
     with store.atomic() as s:
         t = _team(s, team)

@@ -38,14 +38,17 @@ def reliability(y: np.ndarray, p: np.ndarray, bins: int = 10) -> pl.DataFrame:
     """Equal-width probability bins: how many deals, the mean forecast and the observed win share."""
     y = np.asarray(y, dtype=float)
     p = np.asarray(p, dtype=float)
-    idx = np.minimum((p * bins).astype(int), bins - 1)
-    frame = pl.DataFrame({"bin": idx, "p": p, "y": y})
-    table = frame.group_by("bin").agg(
-        pl.len().alias("deals"), pl.col("p").mean().alias("mean_probability"), pl.col("y").mean().alias("win_share")
-    ).sort("bin")
-    return table.with_columns(
-        (pl.col("bin") / bins).alias("from"), ((pl.col("bin") + 1) / bins).alias("to")
-    ).select("from", "to", "deals", "mean_probability", "win_share")
+    idx = np.clip((p * bins).astype(int), 0, bins - 1)
+    # Sums in a fixed order (a parallel group-by adds in any order): the same input gives the same
+    # figures, to the last digit, on every run.
+    deals = np.bincount(idx, minlength=bins)
+    used = np.nonzero(deals)[0]
+    n = deals[used]
+    return pl.DataFrame({
+        "from": used / bins, "to": (used + 1) / bins, "deals": pl.Series(n, dtype=pl.UInt32),
+        "mean_probability": np.bincount(idx, weights=p, minlength=bins)[used] / n,
+        "win_share": np.bincount(idx, weights=y, minlength=bins)[used] / n,
+    })
 
 
 def ece(y: np.ndarray, p: np.ndarray, bins: int = 10) -> float:

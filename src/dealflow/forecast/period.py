@@ -92,7 +92,7 @@ def forecast_period(
     """Expected bookings inside ``period`` as known at ``as_of`` (default: the history's now)."""
     at = to_utc(as_of) if as_of is not None else history.now
     start, end = period.start_instant(), period.end_instant()
-    h = history.as_of(at)
+    deals_then = history.as_of(at).deals  # only the deals: the rest of that copy is freed before the fits
     notes: list[str] = []
     if at >= end:
         notes.append(f"{period.label} ended before {at:%Y-%m-%d}: the forecast is what was already booked")
@@ -115,7 +115,7 @@ def forecast_period(
     mean_new = newp.expected_wins(a, b)
     existing, new = simulate(amounts, chance, mean_new, newp.won_amounts_, sims=sims, seed=seed)
     ex_total = existing.sum(axis=0)
-    booked_deals = h.deals.filter(
+    booked_deals = deals_then.filter(
         (pl.col("status") == "won") & (pl.col("closed_at") >= start) & (pl.col("closed_at") < end)
     )
     booked = float(booked_deals["amount"].fill_null(0).sum())
@@ -147,7 +147,7 @@ def forecast_period(
             raise DomainError(f"cannot split a forecast by {by!r}; use owner, team or product")
         groups = snap[by].fill_null("(none)").to_numpy().astype(str) if snap.height else np.array([], dtype=str)
         # new pipeline split by each group's share of won amount over the past year
-        won_year = h.deals.filter(pl.col("status") == "won").group_by(pl.col(by).fill_null("(none)")).agg(pl.col("amount").sum())
+        won_year = deals_then.filter(pl.col("status") == "won").group_by(pl.col(by).fill_null("(none)")).agg(pl.col("amount").sum())
         total_won = float(won_year["amount"].sum() or 0.0)
         shares = {g: (float(v or 0.0) / total_won if total_won else 0.0) for g, v in won_year.iter_rows()}
         booked_by = dict(booked_deals.group_by(pl.col(by).fill_null("(none)")).agg(pl.col("amount").sum()).iter_rows())

@@ -66,8 +66,8 @@ class StageDefault(Scorer):
     name = "stage_default"
 
     def fit(self, history: History, cutoff: datetime) -> "StageDefault":
-        h = history.as_of(to_utc(cutoff))
-        self.probabilities_ = h.stages.filter(pl.col("kind") == "open").select(
+        # Stages have no history: they read the same at any cut-off, so no as_of (a full pass over the deals) is needed.
+        self.probabilities_ = history.stages.filter(pl.col("kind") == "open").select(
             "pipeline", pl.col("name").alias("stage"), pl.col("probability").alias("_p")
         )
         values = self.probabilities_["_p"].drop_nulls()
@@ -325,20 +325,29 @@ class DealflowScorer(Scorer):
         joined = snap.select(pl.col(col).cast(pl.String).alias("_v")).join(table, on="_v", how="left", maintain_order="left")
         return joined["_rate"].fill_null(self.prior_).to_numpy().astype(float)
 
+    def _out_of_fold(self, snap: pl.DataFrame, col: str, folds: int = 5) -> np.ndarray:
+        """Each row's ``_rates`` value learned from the other folds of deals (deal_id mod ``folds``).
+
+        One pass: a fold's rate uses the totals minus that fold's own counts (whole numbers, so
+        exactly what counting the other folds gives); a value no other fold has gets the prior.
+        """
+        m = self.smoothing
+        rows = snap.select(pl.col(col).cast(pl.String).alias("_v"), (pl.col("deal_id") % folds).alias("_fold"), pl.col("won").cast(pl.Float64))
+        counts = rows.group_by(["_v", "_fold"]).agg(pl.col("won").sum().alias("_wk"), pl.len().alias("_nk"))
+        counts = counts.with_columns(
+            (pl.col("_wk").sum().over("_v") - pl.col("_wk")).alias("_w"), (pl.col("_nk").sum().over("_v") - pl.col("_nk")).alias("_n")
+        ).with_columns(
+            pl.when(pl.col("_n") > 0).then((pl.col("_w") + m * self.prior_) / (pl.col("_n") + m)).alias("_rate")
+        )
+        joined = rows.join(counts.filter(pl.col("_v").is_not_null()), on=["_v", "_fold"], how="left", maintain_order="left")
+        return joined["_rate"].fill_null(self.prior_).to_numpy().astype(float)
+
     def _matrix(self, snap: pl.DataFrame, *, out_of_fold: bool = False) -> np.ndarray:
         cols = []
         for c in self.numeric_ + self.activity_columns_:
             cols.append(snap[c].cast(pl.Float64).to_numpy() if c in snap.columns else np.zeros(snap.height))
         for c, table in self.encodings_.items():
-            if not out_of_fold:
-                cols.append(self._encode(snap, c, table))
-                continue
-            fold = (snap["deal_id"] % 5).to_numpy()
-            values = np.empty(snap.height)
-            for k in range(5):
-                inside = fold == k
-                values[inside] = self._encode(snap.filter(pl.Series(inside)), c, self._rates(snap.filter(pl.Series(~inside)), c))
-            cols.append(values)
+            cols.append(self._out_of_fold(snap, c) if out_of_fold else self._encode(snap, c, table))
         if not cols:
             return np.zeros((snap.height, 0))
         return np.column_stack(cols).astype(float)

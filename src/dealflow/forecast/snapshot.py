@@ -12,7 +12,7 @@ from datetime import datetime
 import polars as pl
 
 from dealflow.analytics.metrics import DAY_US, days_between
-from dealflow.history import UTC_TIME, History, shift_in_deal, sorted_by_deal, to_utc
+from dealflow.history import UTC_TIME, History, end_per_deal, shift_in_deal, sorted_by_deal, to_utc
 
 
 # Columns every snapshot has, whatever the data holds (activity counts per kind come on top,
@@ -52,23 +52,58 @@ def amount_source(history: History) -> str:
     return "recorded"
 
 
-def snapshot(history: History, cutoff: datetime, *, amounts: str | None = None) -> pl.DataFrame:
+def open_candidates(history: History, at: datetime) -> History:
+    """``history`` without the deals that cannot be open at ``at``, for ``as_of(at)`` to find the
+    same open deals, with the same features, in a few percent of the rows.
+
+    Left out: deals whose last stage change up to ``at`` entered a won or lost stage (``as_of``
+    reads their status then from that change), and deals with no date at all when ``as_of``
+    would not count them (its "undated deals are known from the end of the data on" rule reads
+    the whole history's end). Everything ``as_of`` computes per deal only reads that deal's rows.
+    """
+    lit = pl.lit(at, dtype=UTC_TIME)
+    last = end_per_deal(history.stage_changes.filter(pl.col("at") <= lit), "last")
+    closed = last.filter(pl.col("to_stage").is_not_null() & pl.col("to_kind").is_in(["won", "lost"]))["deal_id"]
+    keep = ~pl.col("id").is_in(closed.implode())
+    if not (history.as_of_instant is None and at >= history.now):
+        keep = keep & pl.col("first_seen_at").is_not_null()
+    deals = history.deals.filter(keep)
+    mine = pl.col("deal_id").is_in(deals["id"].implode())
+    return replace(
+        history, deals=deals, deal_products=history.deal_products.filter(mine), stage_changes=history.stage_changes.filter(mine),
+        field_changes=history.field_changes.filter(mine),
+        activities=history.activities.filter(mine & (pl.col("at") <= lit)),  # all as_of keeps of them
+    )
+
+
+def first_activity_by_kind(history: History) -> pl.DataFrame:
+    """kind, first (instant): when each kind of activity was first recorded on a deal."""
+    return (
+        history.activities.lazy().filter(pl.col("deal_id").is_not_null() & pl.col("kind").is_not_null())
+        .group_by("kind").agg(pl.col("at").min().alias("first")).collect()
+    )
+
+
+def snapshot(history: History, cutoff: datetime, *, amounts: str | None = None, kinds: pl.DataFrame | None = None) -> pl.DataFrame:
     """Every deal open at ``cutoff``, with the features known then. One row per deal.
 
-    ``amounts``: "recorded" or "list_price" (default: ``amount_source(history)``).
+    ``amounts``: "recorded" or "list_price" (default: ``amount_source(history)``);
+    ``kinds``: ``first_activity_by_kind(history)``, when already computed for other cut-offs.
     """
     at = to_utc(cutoff)
     lit = pl.lit(at, dtype=UTC_TIME)
     amounts = amounts or amount_source(history)
-    h = history.as_of(at)
+    first_by_kind = kinds if kinds is not None else first_activity_by_kind(history)
+    # The kinds recorded by the cut-off on any deal: a column each, even where the kept deals have none.
+    kinds_then = sorted(first_by_kind.filter(pl.col("first") <= lit)["kind"].to_list())
+    h = open_candidates(history, at).as_of(at)
     deals = h.deals.filter((pl.col("status") == "open") & pl.col("stage").is_not_null())
     if amounts == "list_price":
         deals = deals.with_columns(pl.col("list_price").alias("amount"))
     ids = deals.select(pl.col("id").alias("deal_id"))
 
-    # Features only for the deals kept (a few percent of all): every aggregate below is per deal.
+    # Features only for the deals kept: every aggregate below is per deal.
     mine = pl.col("deal_id").is_in(ids["deal_id"].implode())
-    all_acts = h.activities
     h = replace(h, stage_changes=h.stage_changes.filter(mine), activities=h.activities.filter(mine),
                 field_changes=h.field_changes.filter(mine))
 
@@ -89,16 +124,14 @@ def snapshot(history: History, cutoff: datetime, *, amounts: str | None = None) 
         (pl.col("at") > lit - pl.duration(days=30)).sum().alias("activities_30d"),
         _days(lit, pl.col("at").max()).alias("days_since_activity"),
     )
-    # The kinds recorded by the cut-off on any deal: a column each, even where the kept deals have none.
-    kinds = sorted(k for k in all_acts.filter(pl.col("deal_id").is_not_null())["kind"].unique().to_list() if k is not None)
-    if kinds:
+    if kinds_then:
         per_kind = (
             acts.group_by(["deal_id", "kind"]).agg(pl.len().alias("n"))
-            .with_columns(pl.col("kind").replace_strict({k: kind_column(k) for k in kinds}, return_dtype=pl.String))
+            .with_columns(pl.col("kind").replace_strict({k: kind_column(k) for k in kinds_then}, return_dtype=pl.String))
             .pivot(on="kind", index="deal_id", values="n", aggregate_function="sum")
         )
         per_kind = per_kind.with_columns(
-            [pl.lit(None, dtype=pl.UInt32).alias(c) for c in {kind_column(k) for k in kinds} - set(per_kind.columns)]
+            [pl.lit(None, dtype=pl.UInt32).alias(c) for c in {kind_column(k) for k in kinds_then} - set(per_kind.columns)]
         )
         if "deal_id" not in per_kind.columns:  # no kept deal has any activity
             per_kind = per_kind.with_columns(pl.lit(None, dtype=pl.Int64).alias("deal_id"))
@@ -153,7 +186,7 @@ def snapshot(history: History, cutoff: datetime, *, amounts: str | None = None) 
 def outcomes(history: History, snap: pl.DataFrame) -> pl.DataFrame:
     """The snapshot with what happened next, from ``history``: ``won`` (null while still open),
     ``closed_at`` and ``days_to_close`` (from the row's cut-off)."""
-    final = history.deals.select(
+    final = history.deals.filter(pl.col("id").is_in(snap["deal_id"].implode())).select(  # the snapshot's deals only
         pl.col("id").alias("deal_id"),
         pl.when(pl.col("status") == "won").then(True).when(pl.col("status") == "lost").then(False)
         .otherwise(None).alias("won"),
@@ -189,8 +222,9 @@ def training_snapshots(history: History, cutoff: datetime, *, every_days: int = 
     start = max(first, at - timedelta(days=lookback_days))  # type: ignore[type-var]
     frames = []
     point = at - timedelta(days=min_gap_days)
+    kinds = first_activity_by_kind(known)
     while point > start:  # type: ignore[operator]
-        snap = snapshot(known, point, amounts=amounts)
+        snap = snapshot(known, point, amounts=amounts, kinds=kinds)
         if snap.height:
             frames.append(outcomes(known, snap).filter(pl.col("won").is_not_null()))
         point -= timedelta(days=every_days)

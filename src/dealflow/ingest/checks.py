@@ -120,9 +120,9 @@ def _won_checks(session: Session, frame: pl.DataFrame, column_of: dict[str, str]
         return []
     won = frame.filter(pl.col("_kind") == "won")
     # A deal stored with a close date keeps it when a file without one leaves it in its stage.
-    closed: list[str] = []
-    for part in chunks(won.filter(pl.col("_closed").is_null())["external_id"].drop_nulls().to_list()):
-        closed += session.scalars(select(m.Deal.external_id).where(m.Deal.external_id.in_(part), m.Deal.closed_at.is_not(None))).all()
+    undated = won.filter(pl.col("_closed").is_null())["external_id"]
+    stored = select_frame(session, "deals", {"external_id": pl.String, "closed_at": pl.String}, where_in=("external_id", undated))
+    closed = stored.filter(pl.col("closed_at").is_not_null())["external_id"].implode()
     won = won.with_columns(pl.when(pl.col("external_id").is_in(closed)).then(pl.lit(True)).otherwise(pl.col("_closed").is_not_null()).alias("_has_close"))
     stage_col = column_of.get("stage", "stage")
     out = [RowProblem(source, r, column_of.get("closed_at", stage_col), None,
@@ -196,13 +196,13 @@ def _duplicate_deals(session: Session, frame: pl.DataFrame, column_of: dict[str,
     if not {"account", "name", "amount"} <= set(frame.columns):
         return []
     frame = frame.with_columns(_normalized("account").alias("_account"), _normalized("name").alias("_name"))
-    amounts = frame["amount"].drop_nulls().unique().to_list()
-    found: list[tuple[Any, ...]] = []
-    for part in chunks(amounts):  # by amount: names and accounts are compared ignoring case and spacing
-        found += [tuple(r) for r in session.execute(
-            select(m.Deal.external_id, m.Account.name, m.Deal.name, m.Deal.amount).join(m.Account, m.Deal.account_id == m.Account.id)
-            .where(m.Deal.amount.in_(part), m.Deal.name.is_not(None)))]
-    stored = pl.DataFrame(found, schema={"_stored_id": pl.String, "_account": pl.String, "_name": pl.String, "amount": pl.Float64}, orient="row")
+    # Candidates share the amount: one statement for any number of amounts (store.bulk.select_frame).
+    deals = select_frame(session, "deals", {"external_id": pl.String, "account_id": pl.Int64, "name": pl.String, "amount": pl.Float64},
+                         where_in=("amount", frame["amount"])).drop_nulls(["name", "account_id"])
+    accounts = pl.DataFrame([tuple(r) for r in session.execute(select(m.Account.id, m.Account.name))],
+                            schema={"account_id": pl.Int64, "_account": pl.String}, orient="row")
+    stored = deals.join(accounts, on="account_id").select(pl.col("external_id").alias("_stored_id"), "_account",
+                                                           pl.col("name").alias("_name"), "amount")
     stored = stored.with_columns(_normalized("_account"), _normalized("_name"))
     return _duplicates(frame, stored, ["_account", "_name", "amount"], "name", column_of["name"], "deal", "account, name and amount", source)
 

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from dealflow.errors import DealflowError
 from dealflow.ingest.history_rows import append_changes, sync_current_stage
-from dealflow.ingest.writers import DEFAULT_PIPELINE, Batch, Counts
+from dealflow.ingest.batch import DEFAULT_PIPELINE, Batch, Counts
 from dealflow.store import crm
 from dealflow.store import models as m
 from dealflow.store.bulk import insert_frame, select_frame

@@ -21,13 +21,11 @@ import polars as pl
 from sqlalchemy import select
 
 from dealflow.history import History
-from dealflow.ingest.fields import STAGE_DATE_PREFIX
+from dealflow.ingest.fields import IMPORTABLE, STAGE_DATE_PREFIX
 from dealflow.store import Store
 from dealflow.store import models as m
 from dealflow.store.frames import _frame, load_rates
 
-# In dependency order: each kind's references are imported before it.
-IMPORTABLE = ("owners", "accounts", "contacts", "products", "rates", "deals", "leads", "stage_history", "activities")
 ENTERED = STAGE_DATE_PREFIX  # "entered:<stage>": the instant the deal entered that stage (any stage name)
 
 _S, _I, _F = pl.String, pl.Int64, pl.Float64

@@ -128,4 +128,7 @@ KINDS: dict[str, tuple[Field, ...]] = {
     ),
 }
 
+# The kinds `dealflow export` writes back out, in dependency order: each kind's references are imported before it.
+IMPORTABLE = ("owners", "accounts", "contacts", "products", "rates", "deals", "leads", "stage_history", "activities")
+
 STAGE_DATE_PREFIX = "entered:"  # deals: "entered:Engaging" is the instant the deal entered that stage

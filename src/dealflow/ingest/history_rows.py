@@ -15,6 +15,7 @@ from dealflow.store import models as m
 from dealflow.store.bulk import Types, insert_frame, select_frame, update_frame
 
 _STORED: Types = {"id": pl.Int64, "deal_id": pl.Int64, "to_stage_id": pl.Int64, "at": pl.Datetime("us"), "lost_reason": pl.String}
+STORED_FULL: Types = {**_STORED, "from_stage_id": pl.Int64, "by": pl.String}  # what ingest.history_repair compares
 _DEAL_STATE: Types = {"id": pl.Int64, "stage_id": pl.Int64, "status": pl.String, "closed_at": pl.Datetime("us"), "lost_reason": pl.String}
 
 
@@ -29,9 +30,15 @@ def append_stage_changes(session: Session, changes: pl.DataFrame) -> int:
     return inserted
 
 
-def append_changes(session: Session, changes: pl.DataFrame) -> tuple[int, pl.DataFrame | None]:
+def stored_changes(session: Session, deal_ids: pl.Series) -> pl.DataFrame:
+    """Every stored stage change of the deals (``STORED_FULL`` columns), in one statement."""
+    return select_frame(session, "stage_changes", STORED_FULL, where_in=("deal_id", deal_ids.cast(pl.Int64)))
+
+
+def append_changes(session: Session, changes: pl.DataFrame, stored: pl.DataFrame | None = None) -> tuple[int, pl.DataFrame | None]:
     """``append_stage_changes``, also returning the full history (stored + inserted) of the deals
-    touched, for ``sync_current_stage``. Rows are taken in the order given: it breaks ties in time."""
+    touched, for ``sync_current_stage``. Rows are taken in the order given: it breaks ties in time.
+    ``stored``: the deals' stored changes, when the caller has read them already."""
     if changes.is_empty():
         return 0, None
 
@@ -41,7 +48,9 @@ def append_changes(session: Session, changes: pl.DataFrame) -> tuple[int, pl.Dat
     at = pl.col("at")
     if getattr(changes.schema["at"], "time_zone", None):
         at = at.dt.convert_time_zone("UTC").dt.replace_time_zone(None)
-    stored = select_frame(session, "stage_changes", _STORED, where_in=("deal_id", changes["deal_id"].cast(pl.Int64)))
+    if stored is None:
+        stored = select_frame(session, "stage_changes", _STORED, where_in=("deal_id", changes["deal_id"].cast(pl.Int64)))
+    stored = stored.select(list(_STORED))
     new = changes.select(
         pl.lit(None, pl.Int64).alias("id"), pl.col("deal_id").cast(pl.Int64), pl.col("to_stage_id").cast(pl.Int64),
         at.cast(pl.Datetime("us")).alias("at"), given("lost_reason", pl.String).alias("lost_reason"), given("by", pl.String).alias("by"),

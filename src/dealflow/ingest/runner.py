@@ -18,9 +18,9 @@ from dealflow.ingest.checks import consistency_warnings
 from dealflow.ingest.options import ParseOptions
 from dealflow.ingest.mapping import Mapping, apply_layout, fields_of, filter_rows, resolve_mapping
 from dealflow.ingest.presets import preset_mapping
-from dealflow.ingest.history_repair import repair_listed_changes
 from dealflow.ingest.readers import ROW, read_table
-from dealflow.ingest.writers import REFERENCE_CHECKS, WRITERS, Batch
+from dealflow.ingest.batch import Batch
+from dealflow.ingest.writers import REFERENCE_CHECKS, WRITERS
 from dealflow.store import Store
 from dealflow.store import audit
 from dealflow.store import models as m
@@ -216,8 +216,6 @@ def run_import(
     writer = write_events if kind == "events" else WRITERS[kind]
     with store.atomic() as session:
         counts = writer(session, batch)
-        if kind == "stage_history":  # the file's by/lost reason win, and moves link to the ones before
-            repair_listed_changes(session, batch.frame)
         session.add(m.ImportRun(kind=kind, file=str(path), at=at, rows=raw.height, inserted=counts.inserted,
                                 updated=counts.updated, rejected=result.rejected))
         audit.record(session, "import", actor=actor or audit.cli_actor(), entity=kind, entity_id=path.name, now=at, remote_addr=remote_addr,

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from dealflow.errors import DealflowError
-from dealflow.ingest import ImportResult, load_mapping, run_import
 from dealflow.store import Store
+
+if TYPE_CHECKING:  # the CLI lists SAMPLES without loading the importer
+    from dealflow.ingest import ImportResult
 
 HERE = Path(__file__).parent
 
@@ -37,6 +40,8 @@ def load_sample(
     on_step: Callable[[str], None] | None = None,
 ) -> list[ImportResult]:
     """Import a bundled sample (or the same files from ``data_dir``) into ``store``."""
+    from dealflow.ingest import load_mapping, run_import
+
     if name not in SAMPLES:
         raise DealflowError(f"no sample {name!r}; samples: {', '.join(SAMPLES)}")
     folder = HERE / name

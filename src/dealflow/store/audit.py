@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import getpass
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
@@ -17,6 +18,21 @@ def cli_actor() -> str:
         return f"cli:{getpass.getuser()}"
     except Exception:  # no login name (containers, CI)
         return "cli"
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who makes a change, as the trail shows it: a signed-in user (with their id, so rules about
+    oneself can be checked) or the command line (``cli_actor()``, no user id)."""
+
+    name: str
+    user_id: int | None = None
+    remote_addr: str | None = None
+
+    def record(self, session: Session, action: str, entity: str, entity_id: str | int | None,
+               changes: dict[str, Any] | None = None) -> m.AuditEntry:
+        return record(session, action, actor=self.name, entity=entity, entity_id=entity_id, changes=changes,
+                      remote_addr=self.remote_addr)
 
 
 def record(

@@ -1,17 +1,20 @@
-"""The store: one object owning the engine, created from a path or URL, upgraded on first use."""
+"""The store: one object owning the engine, created from a path or URL, upgraded on first use.
+
+SQLAlchemy is imported when a ``Store`` is created, not with this module: a command answered
+from the history cache (``dealflow.store.history_cache``) never loads it.
+"""
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
-
-from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
-from sqlalchemy.exc import DatabaseError, OperationalError
-from sqlalchemy.orm import Session, sessionmaker
-from sqlalchemy.pool import StaticPool
+from typing import TYPE_CHECKING, Any
 
 from dealflow.errors import ConfigError
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection, Engine
+    from sqlalchemy.orm import Session
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 HEAD_REVISION = "0002_exchange_rates"  # the newest migration; tests/test_store_schema.py checks it against Alembic
@@ -35,13 +38,23 @@ def resolve_url(target: str) -> str:
 SQLITE_HEADER = b"SQLite format 3\x00"
 
 
+def company_currency(code: str) -> str:
+    """The currency code reports convert amounts to, as the store and its cache keys hold it."""
+    return code.strip().upper()
+
+
 def sqlite_path(url: str) -> Path | None:
     """The file behind a SQLite URL, or None for in-memory and server databases."""
     if not url.startswith("sqlite"):
         return None
-    from sqlalchemy.engine import make_url
+    database: str | None
+    rest = url.partition("://")[2]
+    if rest.startswith("/") and not any(c in rest for c in "?#%@"):  # the plain sqlite:///<path>: no parser needed
+        database = rest[1:]
+    else:
+        from sqlalchemy.engine import make_url
 
-    database = make_url(url).database
+        database = make_url(url).database
     if not database or database == ":memory:" or database.startswith("file:"):
         return None
     return Path(database)
@@ -99,8 +112,12 @@ class Store:
     """
 
     def __init__(self, target: str, *, upgrade: bool = True, echo: bool = False, currency: str = "USD") -> None:
+        from sqlalchemy import create_engine, event
+        from sqlalchemy.orm import sessionmaker
+        from sqlalchemy.pool import StaticPool
+
         self.url = resolve_url(target)
-        self.currency = currency.strip().upper()  # the company currency reports convert amounts to
+        self.currency = company_currency(currency)  # the company currency reports convert amounts to
         self.is_sqlite = self.url.startswith("sqlite")
         self.path = sqlite_path(self.url)
         if self.path is not None:
@@ -127,6 +144,8 @@ class Store:
 
     def upgrade(self) -> None:
         """Bring the schema to the newest migration (a new database creates itself)."""
+        from sqlalchemy.exc import DatabaseError, OperationalError
+
         from dealflow.store.revision import ensure_revision
 
         try:
@@ -148,11 +167,15 @@ class Store:
 
     @staticmethod
     def _at_head(conn: Connection) -> bool:
+        from sqlalchemy import inspect, text
+
         if not inspect(conn).has_table("alembic_version"):
             return False
         return conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all() == [HEAD_REVISION]
 
     def tables(self) -> list[str]:
+        from sqlalchemy import inspect
+
         return inspect(self.engine).get_table_names()
 
     def session(self) -> Session:

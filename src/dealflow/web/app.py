@@ -61,9 +61,9 @@ def _fmt_pct(value: float | None) -> str:
 def create_app(settings: Settings | None = None, store: Store | None = None, *, warm: bool = False) -> FastAPI:
     """Build the app. ``store`` defaults to ``Store(settings.database_url)``; ``warm`` loads the
     history and the board's flags in the background so the first visitor does not wait for them."""
-    from dealflow.web import pages
+    from dealflow.web import pages, settings_pages
     from dealflow.web.routers import (
-        accounts, activities, analyses, board, contacts, deals, exports, imports, leads, pipelines, products, session,
+        accounts, activities, analyses, board, contacts, deals, exports, imports, leads, pipelines, products, session, users,
     )
 
     settings = settings or Settings.from_env()
@@ -103,10 +103,12 @@ def create_app(settings: Settings | None = None, store: Store | None = None, *, 
     error = {"model": ErrorBody}
     api = APIRouter(prefix="/api", responses={401: {**error, "description": "Not signed in"}, 403: error, 404: error,
                                                409: error, 422: {**error, "description": "Invalid request or broken rule"}})
-    for module in (session, accounts, contacts, leads, deals, board, products, pipelines, activities, imports, analyses, exports):
+    for module in (session, accounts, contacts, leads, deals, board, products, pipelines, activities, imports, analyses, exports,
+                   users):
         api.include_router(module.router)
     app.include_router(api)
     app.include_router(pages.router)
+    app.include_router(settings_pages.router)
     @app.get("/docs", include_in_schema=False)
     def _docs():  # type: ignore[no-untyped-def]
         from fastapi.openapi.docs import get_swagger_ui_html

@@ -10,71 +10,35 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import Any, Literal
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 from fastapi import Depends, HTTPException, Request
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from dealflow.domain.access import Scope
-from dealflow.errors import DomainError
 from dealflow.store import models as m
 from dealflow.store.access import scope_of_user
 from dealflow.store.db import Store
+# The user rules live in the store (shared with the CLI); re-exported for the web app and its tests.
+from dealflow.store.users import ROLES as ROLES
+from dealflow.store.users import TOKEN_DAYS as TOKEN_DAYS
+from dealflow.store.users import add_user as add_user
+from dealflow.store.users import hash_password as hash_password
+from dealflow.store.users import issue_token as issue_token
+from dealflow.store.users import revoke_tokens as revoke_tokens
+from dealflow.store.users import sign_out_everywhere as sign_out_everywhere
+from dealflow.store.users import token_hash, utcnow as utcnow
+from dealflow.store.users import verify_password as verify_password
 from dealflow.web.errors import LoginRequired
 
-ROLES = ("admin", "manager", "rep")
 SESSION_COOKIE = "dealflow_session"
 SESSION_DAYS = 14
-TOKEN_DAYS = 30
-_hasher = PasswordHasher()
 # Verifying against this keeps a sign-in with an unknown email as slow as one with a wrong password.
-_DUMMY_HASH = _hasher.hash("not-a-real-password")
-
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc).replace(tzinfo=None)
-
-
-def hash_password(password: str) -> str:
-    return _hasher.hash(password)
-
-
-def verify_password(password_hash: str, password: str) -> bool:
-    try:
-        return _hasher.verify(password_hash, password)
-    except (VerificationError, InvalidHashError):
-        return False
-
-
-def add_user(session: Session, email: str, password: str, role: str = "rep", *, owner_id: int | None = None,
-             team_id: int | None = None) -> m.User:
-    """Create a user (or reset the password and role of an existing one)."""
-    email = email.strip().lower()
-    if role not in ROLES:
-        raise DomainError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
-    if "@" not in email:
-        raise DomainError(f"{email!r} is not an email address")
-    if len(password) < 8:
-        raise DomainError("the password needs at least 8 characters")
-    user = session.scalar(select(m.User).where(m.User.email == email))
-    if user is None:
-        user = m.User(email=email, created_at=utcnow(), active=True)
-        session.add(user)
-    else:  # a reset signs out every session that was open
-        user.sessions_valid_after = utcnow()
-    user.password_hash = hash_password(password)
-    user.role = role
-    user.owner_id = owner_id if owner_id is not None else user.owner_id
-    user.team_id = team_id if team_id is not None else user.team_id
-    session.flush()
-    return user
+_DUMMY_HASH = hash_password("not-a-real-password")
 
 
 def authenticate(session: Session, email: str, password: str) -> m.User | None:
@@ -115,30 +79,13 @@ def _user_from_cookie(request: Request, session: Session) -> m.User | None:
     return user
 
 
-# -- bearer tokens --------------------------------------------------------------------
-def _token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
-def issue_token(session: Session, user: m.User, *, scope: str = "write", name: str | None = None,
-                days: int = TOKEN_DAYS) -> tuple[str, m.ApiToken]:
-    """A new token: the secret is returned once; only its hash is stored."""
-    if scope not in ("read", "write"):
-        raise DomainError(f"a token's scope is read or write, not {scope!r}")
-    token = "dft_" + secrets.token_urlsafe(32)
-    row = m.ApiToken(user_id=user.id, token_hash=_token_hash(token), scope=scope, name=name,
-                     created_at=utcnow(), expires_at=utcnow() + timedelta(days=days))
-    session.add(row)
-    session.flush()
-    return token, row
-
-
+# -- bearer tokens (issued by dealflow.store.users.issue_token) ------------------------
 def _user_from_bearer(request: Request, session: Session) -> tuple[m.User, str] | None:
     header = request.headers.get("authorization", "")
     if not header.lower().startswith("bearer "):
         return None
     found = session.execute(select(m.ApiToken, m.User).outerjoin(m.User, m.User.id == m.ApiToken.user_id)  # one round trip per request
-                            .where(m.ApiToken.token_hash == _token_hash(header[7:].strip()))).first()
+                            .where(m.ApiToken.token_hash == token_hash(header[7:].strip()))).first()
     row, user = found if found is not None else (None, None)
     if row is None or row.revoked_at is not None or (row.expires_at and row.expires_at < utcnow()):
         raise HTTPException(401, "this token is unknown, revoked or expired; get a new one from POST /api/token",
@@ -146,23 +93,6 @@ def _user_from_bearer(request: Request, session: Session) -> tuple[m.User, str] 
     if user is None or not user.active:
         raise HTTPException(401, "this token's user is disabled", headers={"WWW-Authenticate": "Bearer"})
     return user, row.scope
-
-
-def revoke_tokens(session: Session, user_id: int, token_id: int | None = None) -> int:
-    """Revoke one of the user's tokens (or all of them); returns how many were revoked."""
-    stmt = select(m.ApiToken).where(m.ApiToken.user_id == user_id, m.ApiToken.revoked_at.is_(None))
-    if token_id is not None:
-        stmt = stmt.where(m.ApiToken.id == token_id)
-    rows = list(session.scalars(stmt))
-    for row in rows:
-        row.revoked_at = utcnow()
-    return len(rows)
-
-
-def sign_out_everywhere(session: Session, user: m.User) -> int:
-    """End every session cookie issued so far and revoke every token of ``user``."""
-    user.sessions_valid_after = utcnow()
-    return revoke_tokens(session, user.id)
 
 
 # -- sign-in rate limiting --------------------------------------------------------------

@@ -32,6 +32,17 @@ def get_session(request: Request) -> Iterator[Session]:
         yield session
 
 
+def _stages_digest(conn: Any) -> str:
+    """Stages and pipelines as they are (a few dozen rows): a renamed stage or a new probability
+    changes no count, yet every report must see it."""
+    import hashlib
+
+    rows = conn.execute(select(m.Stage.id, m.Stage.pipeline_id, m.Stage.name, m.Stage.position, m.Stage.kind,
+                               m.Stage.probability).order_by(m.Stage.id)).all()
+    names = conn.execute(select(m.Pipeline.id, m.Pipeline.name).order_by(m.Pipeline.id)).all()
+    return hashlib.sha256(repr((rows, names)).encode()).hexdigest()[:16]
+
+
 @dataclass(frozen=True)
 class _Held:
     """One loaded history with what it was built from: swapped as a whole, so readers need no lock."""
@@ -130,7 +141,7 @@ class HistoryCache:
                 *(select(func.count(c)).scalar_subquery() for c in counts),
                 # an edited rate changes no count: its sum does (a full reload)
                 *([select(func.coalesce(func.sum(rates.rate), 0.0)).scalar_subquery()] if rates is not None else []),
-            )).one())
+            )).one(), _stages_digest(conn))
 
     def get(self) -> History:
         return self.current().history

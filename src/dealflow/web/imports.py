@@ -10,9 +10,12 @@ import secrets
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
-from dealflow.errors import DomainError, NotFound
+from dealflow.errors import ConfigError, DomainError, NotFound
+
+if TYPE_CHECKING:
+    from dealflow.ingest.options import ParseOptions
 
 SUFFIXES = (".csv", ".xlsx", ".xlsm", ".txt", ".gz")
 MAX_BYTES = 50 * 1024 * 1024
@@ -71,18 +74,73 @@ def find_upload(root: Path, token: str) -> Upload:
     return Upload(token, files[0])
 
 
-def preview(upload: Upload, kind: str, rows: int = 10) -> dict[str, Any]:
+def parse_options(*, encoding: str | None = None, sheet: str | None = None, decimal: str | None = None,
+                  dayfirst: bool | None = None, date_format: str | None = None, allow_negative: bool = False,
+                  timezone: str | None = None) -> "ParseOptions":
+    """How to read an upload, as the page's form and ``/api/imports`` give it (blank = detect),
+    the same ``ParseOptions`` as ``dealflow import``; a bad value is refused naming its field."""
+    import codecs
+
+    from dealflow.ingest.options import ParseOptions
+
+    encoding, sheet, decimal = (encoding or "").strip() or None, (sheet or "").strip() or None, (decimal or "").strip() or None
+    date_format, timezone = (date_format or "").strip() or None, (timezone or "").strip() or "UTC"
+    if encoding is not None:
+        try:
+            codecs.lookup(encoding)
+        except LookupError:
+            raise DomainError(f"encoding: unknown encoding {encoding!r}; try utf-8, cp1252 or latin-1") from None
+    if decimal not in (None, ",", "."):
+        raise DomainError(f"decimal: the decimal separator is ',' or '.', not {decimal!r}")
+    if date_format is not None and "%" not in date_format:
+        raise DomainError(f"date_format: {date_format!r} is not a strftime format; write it like %d/%m/%Y")
+    if date_format is not None and dayfirst is not None:
+        raise DomainError("date_format: give either a date format or the day/month order, not both")
+    try:
+        return ParseOptions(encoding=encoding, sheet=sheet, decimal=decimal, dayfirst=dayfirst,  # type: ignore[arg-type]
+                            date_format=date_format, allow_negative=allow_negative, timezone=timezone)
+    except ConfigError as exc:
+        raise DomainError(f"timezone: {exc}") from None  # the one check left to ParseOptions
+
+
+OPTION_FIELDS = ("encoding", "sheet", "decimal", "dayfirst", "date_format", "timezone", "allow_negative")
+
+
+def options_from_form(form: Any) -> "ParseOptions":
+    """The import page's reading options (``option_fields`` in reverse): dayfirst is day, month or blank."""
+    value = {k: str(form.get(k) or "").strip() for k in OPTION_FIELDS}
+    order = {"": None, "day": True, "month": False}
+    if value["dayfirst"] not in order:
+        raise DomainError(f"dayfirst: day, month or blank (decided per column), not {value['dayfirst']!r}")
+    return parse_options(encoding=value["encoding"], sheet=value["sheet"], decimal=value["decimal"],
+                         dayfirst=order[value["dayfirst"]], date_format=value["date_format"],
+                         allow_negative=value["allow_negative"] in ("on", "true", "1"), timezone=value["timezone"])
+
+
+def option_fields(options: "ParseOptions | None") -> dict[str, str]:
+    """``options`` as the page's form fields, so the run reads the file the way the preview did."""
+    if options is None:
+        return {}
+    dayfirst = {None: "", True: "day", False: "month"}[options.dayfirst]
+    return {"encoding": options.encoding or "", "sheet": options.sheet or "", "decimal": options.decimal or "",
+            "dayfirst": dayfirst, "date_format": options.date_format or "",
+            "timezone": "" if options.timezone == "UTC" else options.timezone,
+            "allow_negative": "on" if options.allow_negative else ""}
+
+
+def preview(upload: Upload, kind: str, rows: int = 10, options: "ParseOptions | None" = None) -> dict[str, Any]:
     from dealflow.ingest.mapping import detect_mapping
     from dealflow.ingest.readers import ROW, read_table
 
     if kind not in kinds():
         raise DomainError(f"unknown import kind {kind!r}; choose one of: {', '.join(kinds())}")
-    frame = read_table(upload.path)
+    notes: list[str] = []  # e.g. the encoding that was detected
+    frame = read_table(upload.path, options, notes)
     columns = [c for c in frame.columns if c != ROW]
     return {
         "upload": upload.token, "kind": kind, "file": upload.name, "columns": columns,
         "mapping": detect_mapping(kind, columns), "rows": frame.select(columns).head(rows).to_dicts(),
-        "total_rows": frame.height, "fields": fields_for(kind),
+        "total_rows": frame.height, "fields": fields_for(kind), "notes": notes, "options": option_fields(options),
     }
 
 

@@ -420,19 +420,29 @@ def dashboard_body(key: str, request: Request, as_of: str | None = None, period:
 @router.get("/import")
 def import_page(request: Request, access: Access = Depends(page_access)) -> Response:
     access.require_admin()
-    return render(request, "import.html", kinds=imports.kinds(), preview=None, result=None, error=None, kind="deals")
+    return render(request, "import.html", kinds=imports.kinds(), preview=None, result=None, error=None, kind="deals", options={})
+
+
+def _option_form(encoding: str = Form(""), sheet: str = Form(""), decimal: str = Form(""), dayfirst: str = Form(""),
+                 date_format: str = Form(""), timezone: str = Form(""), allow_negative: str = Form("")) -> dict[str, str]:
+    """The upload form's reading options as sent (checked in the handler, so a bad one shows on the page)."""
+    return {"encoding": encoding, "sheet": sheet, "decimal": decimal, "dayfirst": dayfirst, "date_format": date_format,
+            "timezone": timezone, "allow_negative": allow_negative}
 
 
 @router.post("/import/preview")
 def import_preview(request: Request, file: UploadFile = File(...), kind: str = Form("deals"),
-                   access: Access = Depends(page_access)) -> Response:
+                   access: Access = Depends(page_access), sent: dict[str, str] = Depends(_option_form)) -> Response:
     access.require_admin()
     try:
+        options = imports.options_from_form(sent)
         upload = imports.save_upload(request.app.state.upload_dir, file.filename or "upload.csv", file.file)
-        preview = imports.preview(upload, kind)
+        preview = imports.preview(upload, kind, options=options)
     except DealflowError as exc:
-        return render(request, "import.html", status_code=422, kinds=imports.kinds(), preview=None, result=None, error=str(exc), kind=kind)
-    return render(request, "import.html", kinds=imports.kinds(), preview=preview, result=None, error=None, kind=kind)
+        return render(request, "import.html", status_code=422, kinds=imports.kinds(), preview=None, result=None, error=str(exc),
+                      kind=kind, options=sent)
+    return render(request, "import.html", kinds=imports.kinds(), preview=preview, result=None, error=None, kind=kind,
+                  options=preview["options"])
 
 
 @router.post("/import/run")
@@ -442,15 +452,17 @@ async def import_run(request: Request, access: Access = Depends(page_access)) ->
     kind, token = str(form.get("kind", "")), str(form.get("upload", ""))
     skip_invalid = form.get("skip_invalid") == "on"
     mapping = {str(k)[4:]: str(v) for k, v in form.items() if str(k).startswith("map:") and str(v)}
-    context: dict[str, Any] = {"kinds": imports.kinds(), "kind": kind, "preview": None, "result": None, "error": None}
+    context: dict[str, Any] = {"kinds": imports.kinds(), "kind": kind, "preview": None, "result": None, "error": None,
+                               "options": {k: str(form.get(k) or "") for k in imports.OPTION_FIELDS}}
     try:
+        options = imports.options_from_form(form)
         upload = imports.find_upload(request.app.state.upload_dir, token)
-        context["preview"] = imports.preview(upload, kind)
+        context["preview"] = imports.preview(upload, kind, options=options)
         context["preview"]["mapping"] = mapping or context["preview"]["mapping"]
         from starlette.concurrency import run_in_threadpool
 
         context["result"] = await run_in_threadpool(imports.run, request.app.state.store, upload, kind, mapping, skip_invalid,
-                                                    access.email, request.client.host if request.client else None)
+                                                    access.email, request.client.host if request.client else None, options)
     except ImportFailed as exc:
         context["result"] = {"rows": None, "inserted": 0, "updated": 0, "rejected": len(exc.problems), "failed": True,
                              "problems": [{**p.__dict__, "file": p.file.rsplit("/", 1)[-1]} for p in exc.problems]}

@@ -313,6 +313,7 @@ class ImportPreview(BaseModel):
     mapping: dict[str, Any]
     rows: list[dict[str, Any]]
     total_rows: int
+    notes: list[str] = Field(default=[], description="what reading the file found out, e.g. the encoding detected")
 
 
 class ImportResultPublic(BaseModel):
@@ -343,3 +344,60 @@ class AnalysisInfo(BaseModel):
     api: str
     page: str
     params: list[str]
+
+
+# -- settings (admins): users and stages -------------------------------------------------------
+Role = Literal["admin", "manager", "rep"]
+
+
+class UserPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    email: str
+    name: str | None = Field(default=None, description="the linked owner's name")
+    role: str
+    owner_id: int | None = None
+    team_id: int | None = None
+    team: str | None = None
+    active: bool
+    created_at: Instant
+    last_sign_in: Instant | None = Field(default=None, description="last sign-in (form or token), from the audit trail")
+
+
+class UserCreate(BaseModel):
+    email: str = Field(min_length=3, max_length=320)
+    name: str | None = Field(default=None, max_length=200,
+                             description="links the user to the owner of this name, created when there is none")
+    role: Role = "rep"
+    team_id: int | None = None
+    owner_id: int | None = Field(default=None, description="the owner whose deals are this user's (instead of name)")
+    password: str = Field(min_length=8, max_length=1000, description="the initial password; stored hashed (argon2)")
+
+
+class UserUpdate(BaseModel):
+    """Only the fields sent change; send ``team_id: null`` to take the user out of their team."""
+
+    role: Role | None = None
+    team_id: int | None = None
+    owner_id: int | None = None
+    active: bool | None = Field(default=None, description="false: the user cannot sign in, sessions end, tokens are revoked")
+
+
+class PasswordReset(BaseModel):
+    password: str = Field(min_length=8, max_length=1000, description="the new password; every open session of the user ends")
+
+
+class StageUpdate(BaseModel):
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    probability: float | None = Field(default=None, ge=0, le=1, description="win probability of deals in this stage, 0..1")
+
+
+class StageCreate(BaseModel):
+    name: str = Field(min_length=1, max_length=200)
+    kind: Literal["open", "won", "lost"] = "open"
+    probability: float | None = Field(default=None, ge=0, le=1, description="required for an open stage; won 1, lost 0")
+    before_id: int | None = Field(default=None, description="an open stage to insert before (default: after the last open stage)")
+
+
+class StageOrder(BaseModel):
+    stage_ids: list[int] = Field(min_length=1, description="every open stage of the pipeline, once, in the new order")

@@ -9,6 +9,7 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from dealflow.store import models as m
+from dealflow.store.audit import Actor
 from dealflow.web.auth import Access, utcnow
 from dealflow.web.errors import not_found
 
@@ -64,3 +65,8 @@ def audit(session: Session, request: Request, access: Access, action: str, entit
         at=utcnow(), user_email=access.email, action=action, entity=entity, entity_id=str(entity_id),
         changes=changes, remote_addr=request.client.host if request.client else None,
     ))
+
+
+def actor(request: Request, access: Access) -> Actor:
+    """The signed-in user as the store's rules and the audit trail see them."""
+    return Actor(access.email, access.user_id, request.client.host if request.client else None)
