@@ -95,7 +95,8 @@ def test_flow_and_stage_table_match_a_plain_reading(deals: list[list[tuple[str, 
     assert result.summary["deals_with_loops"] == sum(1 for p in deals if len({s for s, _ in visits_of(p)}) < len(visits_of(p)))
 
     visits = stage_visits(history)
-    plain = visits.filter(pl.col("kind") == "open").group_by(["deal_id", "stage"]).agg(pl.len().alias("visits"), pl.col("days").sum())
+    plain = visits.filter(pl.col("kind") == "open").group_by(["deal_id", "stage"]).agg(
+        pl.len().alias("visits"), pl.when(pl.col("days").count() > 0).then(pl.col("days").sum()).alias("days"))
     fast = deal_stage_days(visits).select("deal_id", "stage", "visits", "days")
     assert_frame_equal(fast.sort(["deal_id", "stage"]), plain.sort(["deal_id", "stage"]).select(fast.columns), check_dtypes=False)
 
@@ -113,3 +114,14 @@ def test_a_path_that_leaves_lost_and_comes_back_is_counted_once_per_deal() -> No
     assert result.loops.sort("stage").rows() == [("Sales", "Lost", 1, 1), ("Sales", "Qualify", 1, 1)]
     assert result.reopened["reopened_to"].to_list() == ["Qualify"]
     assert pl.DataFrame(stage_table(history)).filter(pl.col("stage") == "Qualify")["reached"].item() == 1
+
+
+def test_a_closed_deal_last_seen_in_an_open_stage_has_no_days_there() -> None:
+    """Lost without a closing stage change: how long it stayed in Propose is unknown, not 0 days."""
+    history = build([[("Qualify", 0), ("Propose", 48)], [("Qualify", 0), ("Propose", 24), ("Won", 72)]])
+    history = replace(history, deals=history.deals.with_columns(
+        pl.when(pl.col("id") == 1).then(pl.lit("lost")).otherwise(pl.col("status")).alias("status")))
+    days = {(r["deal_id"], r["stage"]): r["days"] for r in deal_stage_days(stage_visits(history)).to_dicts()}
+    assert days == {(1, "Qualify"): 2.0, (1, "Propose"): None, (2, "Qualify"): 1.0, (2, "Propose"): 3.0}
+    dwell = {(r["stage"], r["status"]): r["deals"] for r in stage_flow(history).dwell.to_dicts()}
+    assert dwell == {("Qualify", "lost"): 1, ("Qualify", "won"): 1, ("Propose", "won"): 1}

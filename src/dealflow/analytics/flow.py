@@ -286,9 +286,11 @@ def _per_deal_stage(visits: pl.DataFrame, looping: pl.Series | None,
     columns = list(columns)
     key, rest = columns[:2], columns[2:]
     lazy = visits.lazy().with_columns((pl.lit(True) if looping is None else pl.lit(looping)).alias("_loops"))
-    single = lazy.filter(~pl.col("_loops")).select(*columns, pl.lit(1, pl.UInt32).alias("visits"), pl.col("days").fill_null(0.0))
+    single = lazy.filter(~pl.col("_loops")).select(*columns, pl.lit(1, pl.UInt32).alias("visits"), "days")
     grouped = lazy.filter(pl.col("_loops")).group_by(key).agg(
-        pl.col(rest).first(), pl.len().alias("visits"), pl.col("days").sum()
+        pl.col(rest).first(), pl.len().alias("visits"),
+        # unknown when no visit's length is known (a closed deal last seen in an open stage), not 0 days
+        pl.when(pl.col("days").count() > 0).then(pl.col("days").sum()).alias("days"),
     ).select(*columns, "visits", "days")
     return pl.concat([single, grouped]).collect()
 
