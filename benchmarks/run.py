@@ -7,8 +7,8 @@ benchmarks/.data/SIZE, reused while the generator's source is unchanged); then e
 in a fresh process, the way a user runs the command, and its wall seconds and peak RSS (that
 process's, from wait4) are recorded:
 
-- dealflow: import_sqlite and import_postgres (the six `dealflow import KIND FILE` commands into
-  a fresh store; figures are their sum and the largest peak), then `report`, `flow`, `inspect`,
+- dealflow: import_sqlite and import_postgres (`dealflow import-folder` of the generated files
+  into a fresh store: one process, each file atomically, as a user loads a folder of exports), then `report`, `flow`, `inspect`,
   `funnel`, `forecast` and `backtest` (6 monthly cut-offs) with `--format json` on the SQLite
   store, each twice: a cold first run and a warm second one (caches count as they would for a
   user's second command). Comparisons use the warm run.
@@ -151,16 +151,9 @@ def count_rows(path: Path) -> int:
 
 
 def import_all(files: Path, db: str, timeout: float, label: str) -> Run:
-    total, peak, cpu = 0.0, 0.0, 0.0
-    for kind in KINDS:
-        run = measure(dealflow_cmd("import", kind, str(files / f"{kind}.csv"), "--db", db), stdout=files.parent / "out" / f"{label}_{kind}.txt",
-                      timeout=timeout)
-        if not run.ok:
-            return Run(None, None, False, f"import {kind}: {run.note}")
-        total += run.seconds or 0.0
-        cpu += run.cpu_seconds or 0.0
-        peak = max(peak, run.peak_mb or 0.0)
-    return Run(total, peak, True, cpu_seconds=cpu)
+    """``dealflow import-folder``: the generated files, in one process, as a user loads a folder of exports."""
+    run = measure(dealflow_cmd("import-folder", str(files), "--db", db), stdout=files.parent / "out" / f"{label}.txt", timeout=timeout)
+    return run if run.ok else Run(None, None, False, f"import-folder: {run.note}")
 
 
 def fresh_postgres(url: str, name: str) -> str | None:

@@ -73,7 +73,9 @@ def import_file(
                            date_format=date_format, allow_negative=allow_negative, max_amount=max_amount, timezone=timezone)
     store = open_store(db)
     overrides = parse_overrides(map_ or [])
-    headers = [c for c in read_table(file, options).columns if c != "__row__"]
+    read_notes: list[str] = []
+    table = read_table(file, options, read_notes)  # once: the import takes it as read
+    headers = [c for c in table.columns if c != "__row__"]
     if preset_ and mapping:
         raise ConfigError("give --preset or --mapping, not both; adjust a preset with --map COLUMN=FIELD")
     preset = load_mapping(mapping) if mapping else (preset_mapping(preset_, kind, headers) if preset_ else None)
@@ -85,7 +87,7 @@ def import_file(
         console.print(f"Saved the mapping to {save_map}")
     with console.status(f"Importing {file.name} ..."):
         result = run_import(store, kind, file, mapping=preset, overrides=overrides, skip_invalid=skip_invalid,
-                            reject_path=rejects, dry_run=dry_run, options=options)
+                            reject_path=rejects, dry_run=dry_run, options=options, table=(table, read_notes))
     for note in result.notes:
         console.print(f"[cyan]note[/]: {tidy_note(note)}")
     if dry_run:
@@ -109,6 +111,79 @@ def import_file(
     )
     if result.rows and result.rejected == result.rows:
         raise typer.Exit(1)  # nothing could be stored: scripts must not take this for success
+
+
+# A folder's files in the order their references need: names before the deals that use them,
+# deals before their history and activities. Event logs create deals; a deals file then adds to them.
+FOLDER_ORDER = ("owners", "accounts", "contacts", "products", "rates", "leads", "events", "deals", "stage_history", "activities")
+FOLDER_SUFFIXES = (".csv", ".csv.gz", ".xlsx", ".parquet")
+
+
+def folder_files(folder: Path) -> tuple[list[tuple[str, Path]], list[str]]:
+    """The (kind, file) pairs of ``folder`` in import order, and the names of files left out."""
+    by_kind: dict[str, list[Path]] = {}
+    ignored = []
+    for path in sorted(p for p in folder.iterdir() if p.is_file()):
+        name = path.name.lower()
+        suffix = next((x for x in FOLDER_SUFFIXES if name.endswith(x)), None)
+        kind = name[: -len(suffix)] if suffix else None
+        if kind in FOLDER_ORDER:
+            by_kind.setdefault(kind, []).append(path)
+        elif not name.endswith((".toml", ".rejects.csv")):
+            ignored.append(path.name)
+    doubled = {k: v for k, v in by_kind.items() if len(v) > 1}
+    if doubled:
+        kind, paths = next(iter(doubled.items()))
+        raise ConfigError(f"{folder}: {' and '.join(p.name for p in paths)} both hold {kind}; keep one")
+    return [(k, by_kind[k][0]) for k in FOLDER_ORDER if k in by_kind], ignored
+
+
+@app.command("import-folder")
+def import_folder(
+    folder: Annotated[Path, typer.Argument(help="Folder of files named by what they hold: deals.csv, stage_history.csv, ...", metavar="FOLDER")],
+    db: DbOption = None,
+    skip_invalid: Annotated[bool, typer.Option("--skip-invalid", help="Store the valid rows; write each file's rejected ones with reasons to FILE.rejects.csv.")] = False,
+    timezone: Annotated[str, typer.Option(help="The time zone of times written without an offset.")] = "UTC",
+) -> None:
+    """Import every file of a folder, in one process and in the order references need.
+
+    Files are named by kind: owners, accounts, contacts, products, rates, leads, events, deals,
+    stage_history, activities (.csv, .csv.gz, .xlsx or .parquet). A mapping file beside one
+    (deals.toml for deals.csv) is used instead of detection. Each file is imported atomically, as
+    `dealflow import` would; the first that fails stops the rest and is named. Re-running
+    imports nothing twice.
+
+    Example:
+        dealflow generate --deals 10000 --out exports/
+        dealflow import-folder exports/
+    """
+    from dealflow.ingest import load_mapping, read_table, run_import
+    from dealflow.ingest.options import ParseOptions
+
+    if not folder.is_dir():
+        raise ConfigError(f"{folder}: not a folder; import one file with `dealflow import KIND FILE`")
+    files, ignored = folder_files(folder)
+    if not files:
+        raise ConfigError(f"{folder}: no file named for a kind ({', '.join(FOLDER_ORDER)}; e.g. deals.csv)")
+    if ignored:
+        console.print(f"[cyan]note[/]: not imported (not named for a kind): {', '.join(ignored)}")
+    options = ParseOptions(timezone=timezone)
+    store = open_store(db)
+    for kind, file in files:
+        toml = file.with_name(file.name.lower().split(".")[0] + ".toml")
+        mapping = load_mapping(toml) if toml.is_file() else None
+        with console.status(f"Importing {file.name} ..."):
+            notes: list[str] = []
+            result = run_import(store, kind, file, mapping=mapping, options=options, skip_invalid=skip_invalid,
+                                table=(read_table(file, options, notes), notes))
+        for note in result.notes:
+            console.print(f"[cyan]note[/]: {tidy_note(note)}")
+        if result.warnings:
+            _show_warnings(result.warnings, 3)
+        console.print(f"{file.name} ({kind}{', mapping ' + toml.name if mapping else ''}): {result.rows:,} row(s), "
+                      f"{result.inserted:,} new, {result.updated:,} updated, {result.unchanged:,} unchanged, {result.rejected:,} rejected")
+        if result.rejected:
+            console.print(f"[yellow]{result.rejected} row(s) rejected[/]; reasons written to {result.reject_path}")
 
 
 WARNINGS_SHOWN = 20

