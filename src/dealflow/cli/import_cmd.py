@@ -74,8 +74,8 @@ def import_file(
     store = open_store(db)
     overrides = parse_overrides(map_ or [])
     read_notes: list[str] = []
-    table = read_table(file, options, read_notes)  # once: the import takes it as read
-    headers = [c for c in table.columns if c != "__row__"]
+    read = [read_table(file, options, read_notes)]  # read once; handed over below (pop) so the import alone holds it
+    headers = [c for c in read[0].columns if c != "__row__"]
     if preset_ and mapping:
         raise ConfigError("give --preset or --mapping, not both; adjust a preset with --map COLUMN=FIELD")
     preset = load_mapping(mapping) if mapping else (preset_mapping(preset_, kind, headers) if preset_ else None)
@@ -87,7 +87,7 @@ def import_file(
         console.print(f"Saved the mapping to {save_map}")
     with console.status(f"Importing {file.name} ..."):
         result = run_import(store, kind, file, mapping=preset, overrides=overrides, skip_invalid=skip_invalid,
-                            reject_path=rejects, dry_run=dry_run, options=options, table=(table, read_notes))
+                            reject_path=rejects, dry_run=dry_run, options=options, table=(read.pop(), read_notes))
     for note in result.notes:
         console.print(f"[cyan]note[/]: {tidy_note(note)}")
     if dry_run:

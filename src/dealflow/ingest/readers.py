@@ -212,11 +212,14 @@ def read_table(path: str | Path, options: ParseOptions | None = None, notes: lis
             except (OSError, EOFError) as exc:
                 raise DealflowError(f"{path}: not a valid gzip file ({exc})") from exc
         frame = _read_csv(path, raw, options, notes)
+        del raw  # the bytes, before the cells are cleaned (a 788 MB file would be held three times)
         # Polars keeps a quoted header's doubled quotes: HubSpot's "Date entered ""Won (Sales Pipeline)"""
         frame = frame.rename({c: c.replace('""', '"') for c in frame.columns})
     frame = frame.rename({c: c.strip() for c in frame.columns})
     cells = [c for c in frame.columns if c != ROW]
     # A leading ' before = + - @ is how exports keep a spreadsheet from running text as a formula: take it off
     # (not in Parquet, which holds values as they are).
-    frame = frame.with_columns(_clean(frame[c], unescape=last != ".parquet") for c in cells)
+    # A column at a time: each cleaned copy replaces its column before the next is made.
+    for c in cells:
+        frame = frame.with_columns(_clean(frame[c], unescape=last != ".parquet"))
     return frame.select([ROW, *cells])

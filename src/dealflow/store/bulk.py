@@ -132,9 +132,10 @@ def _sqlite_values(frame: pl.DataFrame) -> pl.DataFrame:
 
 
 def _tuples(frame: pl.DataFrame) -> Iterator[tuple[Any, ...]]:
-    """Rows of ``frame`` as tuples, converted a column at a time and a chunk at a time."""
+    """Rows of ``frame`` as tuples of SQLite values, converted a column at a time and a chunk at
+    a time (so that no text copy of the whole frame is ever held)."""
     for start in range(0, frame.height, FRAME_CHUNK):
-        part = frame.slice(start, FRAME_CHUNK)
+        part = _sqlite_values(frame.slice(start, FRAME_CHUNK))
         yield from zip(*(part[c].to_list() for c in part.columns))
 
 
@@ -218,7 +219,7 @@ def insert_frame(session: Session, table: str, frame: pl.DataFrame) -> int:
     with _SqliteBulk(con, table, ("ins",), frame.height, reindex=True):
         cur = con.cursor()
         try:
-            cur.executemany(f'INSERT INTO "{table}" ({cols}) VALUES ({marks})', _tuples(_sqlite_values(frame)))
+            cur.executemany(f'INSERT INTO "{table}" ({cols}) VALUES ({marks})', _tuples(frame))
         finally:
             cur.close()
     return frame.height
@@ -250,7 +251,7 @@ def update_frame(session: Session, table: str, frame: pl.DataFrame, key: str = "
     with _SqliteBulk(con, table, ("upd",), frame.height):
         cur = con.cursor()
         try:
-            cur.executemany(f'UPDATE "{table}" SET {sets} WHERE "{key}" = ?', _tuples(_sqlite_values(ordered)))
+            cur.executemany(f'UPDATE "{table}" SET {sets} WHERE "{key}" = ?', _tuples(ordered))
         finally:
             cur.close()
     return frame.height
@@ -394,7 +395,7 @@ def stage_frame(session: Session, name: str, frame: pl.DataFrame) -> str:
     marks = ", ".join("?" for _ in frame.columns)
     cur = con.cursor()
     try:
-        cur.executemany(f'INSERT INTO temp."{name}" VALUES ({marks})', _tuples(_sqlite_values(frame)))
+        cur.executemany(f'INSERT INTO temp."{name}" VALUES ({marks})', _tuples(frame))
     finally:
         cur.close()
     return name
