@@ -4,7 +4,6 @@ from __future__ import annotations
 import json
 from collections.abc import Collection
 from typing import Any, Unpack
-from urllib.parse import quote
 
 import polars as pl
 from sqlalchemy import Select, select
@@ -32,10 +31,6 @@ def _frame(store: Store, query: Select[Unpack[tuple[Any, ...]]], schema: dict[st
     raw_types = {k: (pl.String if v in (UTC_TIME, pl.Date) else pl.Int64 if v == pl.Boolean else v) for k, v in schema.items()}
     if not store.is_sqlite:
         raw_types = {k: (pl.Datetime("us") if v == UTC_TIME else v) for k, v in schema.items()}
-    if store.is_sqlite and store.path is not None:
-        native = _sqlite_arrow(str(store.path), str(query.compile(store.engine, compile_kwargs={"literal_binds": True})), raw_types)
-        if native is not None:
-            return _typed(store, native, schema)
     parts = []
     with store.engine.connect() as conn:
         if store.is_sqlite:
@@ -51,31 +46,6 @@ def _frame(store: Store, query: Select[Unpack[tuple[Any, ...]]], schema: dict[st
     if not parts:
         return _typed(store, pl.DataFrame(schema=raw_types), schema)
     return pl.concat(parts, rechunk=True) if len(parts) > 1 else parts[0]
-
-
-def _sqlite_arrow(path: str, sql: str, raw_types: dict[str, Any]) -> pl.DataFrame | None:
-    """The rows of ``sql`` as Arrow columns built by the ADBC SQLite driver in native code (7.5M
-    activities: 9 s, against 30 s as Python tuples), or None where that driver is missing or fails.
-
-    The driver infers each column's type from the first rows it reads; a column that starts
-    with nulls would be taken for integers and then fail on its first text. So the rows are
-    led by one of typed placeholders, dropped afterwards; a type it still gets wrong raises,
-    and the caller reads the rows the ordinary way."""
-    try:
-        import adbc_driver_sqlite.dbapi as adbc
-    except ImportError:
-        return None
-    placeholder = {pl.String: "''", pl.Float64: "0.0"}
-    lead = ", ".join(f'{placeholder.get(t, "0")} AS "c{n}"' for n, t in enumerate(raw_types.values()))
-    try:
-        with adbc.connect(f"file:{quote(path)}?mode=ro") as conn, conn.cursor() as cur:  # a URI: ? and # in a name escaped
-            cur.execute(f"SELECT {lead} UNION ALL SELECT * FROM ({sql})")
-            table = cur.fetch_arrow_table()
-    except Exception:  # noqa: BLE001 - any driver failure: the tuple path reads the same rows
-        return None
-    frame = pl.from_arrow(table)
-    assert isinstance(frame, pl.DataFrame)
-    return frame.slice(1).rename(dict(zip(frame.columns, raw_types))).cast(raw_types)  # type: ignore[arg-type]
 
 
 def _typed(store: Store, frame: pl.DataFrame, schema: dict[str, Any]) -> pl.DataFrame:
