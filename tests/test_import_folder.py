@@ -60,3 +60,37 @@ def test_a_bad_file_stops_the_folder_and_is_named_with_its_row(tmp_path, file_st
     assert "deals.csv (deals): 2 row(s), 1 new, 0 updated, 0 unchanged, 1 rejected" in kept.output
     assert pl.read_csv(folder / "deals.csv.rejects.csv")["row"].to_list() == [3]
     assert load_history(file_store).deals["external_id"].to_list() == ["D1"]
+
+
+def test_mapping_files_are_checked_before_anything_is_stored(tmp_path, file_store):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    pl.DataFrame({"name": ["Ann"]}).write_csv(folder / "owners.csv")
+    pl.DataFrame({"id": ["D1"], "title": ["a"], "phase": ["Won"]}).write_csv(folder / "deals.csv")
+    (folder / "deals.toml").write_text('kind = "deals"\npipline = "Field sales"\n[columns]\nid = "external_id"\ntitle = "name"\nphase = "stage"\n')
+    out = _run("import-folder", str(folder), "--db", file_store.url)
+    assert "unknown key 'pipline'; a mapping file takes kind, pipeline, stages" in str(out.exception)
+    assert load_history(file_store).owners.height == 0  # refused before the owners file was stored
+    (folder / "deals.toml").write_text('kind = "deals"\npipeline = "Field sales"\n[columns]\nid = "external_id"\ntitle = "name"\nphase = "stage"\n')
+    (folder / "events.csv").write_text("case,activity,time\nC1,A_SUBMITTED,2024-01-01 10:00\n")
+    out = _run("import-folder", str(folder), "--db", file_store.url)
+    assert "events.csv: an event log needs a mapping file events.toml beside it" in str(out.exception)
+    (folder / "events.csv").unlink()
+    out = _run("import-folder", str(folder), "--db", file_store.url)
+    assert out.exit_code == 0, out.output
+    assert "deals.csv (deals, mapping deals.toml): 1 row(s), 1 new" in out.output
+    assert load_history(file_store).deals["pipeline"].to_list() == ["Field sales"]
+
+
+def test_header_only_files_and_corrupt_gzip_are_clear(tmp_path, file_store):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "deals.csv").write_text("external_id,name,stage,amount\n")
+    (folder / "products.csv").write_text("name,list_price\n")
+    out = _run("import-folder", str(folder), "--db", file_store.url)
+    assert out.exit_code == 0, out.output
+    assert "note: deals.csv: no rows to import" in out.output and "deals.csv (deals): 0 row(s), 0 new" in out.output
+    (folder / "accounts.csv.gz").write_bytes(b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03" + b"\xff" * 6)  # zlib: invalid block type
+    out = _run("import-folder", str(folder), "--db", file_store.url)
+    assert "accounts.csv.gz: not a valid gzip file" in str(out.exception)
+    assert "accounts.csv.gz was not imported (files stored before it: none)" in out.output

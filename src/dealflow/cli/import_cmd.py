@@ -11,13 +11,14 @@ from rich.markup import escape
 
 from dealflow.cli.app import app
 from dealflow.cli.common import DbOption, console, open_store, print_frame, tidy_note
-from dealflow.errors import ConfigError, RowProblem
+from dealflow.errors import ConfigError, DealflowError, RowProblem
 from dealflow.ingest.fields import KINDS
 from dealflow.ingest.options import DEFAULT_MAX_AMOUNT
 from dealflow.ingest.presets import PRESETS
 
 if TYPE_CHECKING:
     from dealflow.ingest import ImportResult
+    from dealflow.ingest.mapping import Mapping
 
 
 ImportKind = StrEnum("ImportKind", {k: k for k in KINDS})  # type: ignore[misc]
@@ -157,9 +158,11 @@ def import_folder(
         dealflow generate --deals 10000 --out exports/
         dealflow import-folder exports/
     """
-    from dealflow.ingest import load_mapping, read_table, run_import
+    from dealflow.ingest import read_table, run_import
     from dealflow.ingest.options import ParseOptions
 
+    if not folder.exists():
+        raise ConfigError(f"{folder}: no such folder")
     if not folder.is_dir():
         raise ConfigError(f"{folder}: not a folder; import one file with `dealflow import KIND FILE`")
     files, ignored = folder_files(folder)
@@ -167,23 +170,47 @@ def import_folder(
         raise ConfigError(f"{folder}: no file named for a kind ({', '.join(FOLDER_ORDER)}; e.g. deals.csv)")
     if ignored:
         console.print(f"[cyan]note[/]: not imported (not named for a kind): {', '.join(ignored)}")
+    mappings = _folder_mappings(files)  # every mapping file is checked before anything is stored
     options = ParseOptions(timezone=timezone)
     store = open_store(db)
-    for kind, file in files:
-        toml = file.with_name(file.name.lower().split(".")[0] + ".toml")
-        mapping = load_mapping(toml) if toml.is_file() else None
-        with console.status(f"Importing {file.name} ..."):
-            notes: list[str] = []
-            result = run_import(store, kind, file, mapping=mapping, options=options, skip_invalid=skip_invalid,
-                                table=(read_table(file, options, notes), notes))
+    for n, (kind, file) in enumerate(files):
+        mapping, toml = mappings[file]
+        try:
+            with console.status(f"Importing {file.name} ..."):
+                notes: list[str] = []
+                result = run_import(store, kind, file, mapping=mapping, options=options, skip_invalid=skip_invalid,
+                                    table=(read_table(file, options, notes), notes))
+        except DealflowError:
+            stored = ", ".join(f.name for _, f in files[:n]) or "none"
+            console.print(f"[red]{file.name} was not imported[/] (files stored before it: {stored}). Fix it and run the "
+                          "folder again: files already stored change nothing the second time.")
+            raise
         for note in result.notes:
             console.print(f"[cyan]note[/]: {tidy_note(note)}")
         if result.warnings:
             _show_warnings(result.warnings, 3)
-        console.print(f"{file.name} ({kind}{', mapping ' + toml.name if mapping else ''}): {result.rows:,} row(s), "
+        console.print(f"{file.name} ({kind}{', mapping ' + toml.name if toml else ''}): {result.rows:,} row(s), "
                       f"{result.inserted:,} new, {result.updated:,} updated, {result.unchanged:,} unchanged, {result.rejected:,} rejected")
         if result.rejected:
             console.print(f"[yellow]{result.rejected} row(s) rejected[/]; reasons written to {result.reject_path}")
+
+
+def _folder_mappings(files: list[tuple[str, Path]]) -> dict[Path, tuple[Mapping | None, Path | None]]:
+    """Each file's mapping file (deals.toml beside deals.csv), read and checked up front."""
+    from dealflow.ingest import load_mapping
+
+    out: dict[Path, tuple[Mapping | None, Path | None]] = {}
+    for kind, file in files:
+        toml = file.with_name(file.name.lower().split(".")[0] + ".toml")
+        toml = toml if toml.is_file() else None
+        mapping = load_mapping(toml) if toml else None
+        if mapping is not None and mapping.kind != kind:
+            raise ConfigError(f"{toml}: says kind = {mapping.kind!r}, but it sits beside {file.name}, which holds {kind}")
+        if kind == "events" and (mapping is None or not mapping.activities):
+            raise ConfigError(f"{file}: an event log needs a mapping file {file.with_name('events.toml').name} beside it with an "
+                              "[activities] table (see examples/bpi2012/events.toml)")
+        out[file] = (mapping, toml)
+    return out
 
 
 WARNINGS_SHOWN = 20

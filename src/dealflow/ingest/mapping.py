@@ -146,6 +146,9 @@ class Mapping:
         return "\n".join(lines) + "\n"
 
 
+MAPPING_DEFAULTS = {"pipeline", "stages"}  # the top-level settings a mapping file may give besides kind
+
+
 def load_mapping(path: str | Path) -> Mapping:
     path = Path(path)
     try:
@@ -183,6 +186,11 @@ def load_mapping(path: str | Path) -> Mapping:
             raise bad(f'[{key}] must list NAME = "value" lines')
     if set(layout["status_stages"]) - {"won", "lost"}:
         raise bad('[status_stages] takes only won = "Stage" and lost = "Stage"')
+    unknown = sorted(set(data) - MAPPING_DEFAULTS)
+    if unknown:
+        known = ", ".join(["kind", *sorted(MAPPING_DEFAULTS), "[columns]", "[values.FIELD]", "[activities]",
+                           *(f"[{k}]" for k in layout)])
+        raise bad(f"unknown {'key' if len(unknown) == 1 else 'keys'} {', '.join(repr(k) for k in unknown)}; a mapping file takes {known}")
     stages = data.get("stages")
     if stages is not None and not (isinstance(stages, list) and all(isinstance(x, str) for x in stages)):
         raise bad('stages must be a list of names, e.g. stages = ["Lead", "Proposal", "Won", "Lost"]')

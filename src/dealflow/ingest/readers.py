@@ -12,6 +12,7 @@ import gzip
 import io
 import re
 import zipfile
+import zlib
 from pathlib import Path
 
 import polars as pl
@@ -209,8 +210,8 @@ def read_table(path: str | Path, options: ParseOptions | None = None, notes: lis
         if last == ".gz":
             try:
                 raw = gzip.decompress(raw)
-            except (OSError, EOFError) as exc:
-                raise DealflowError(f"{path}: not a valid gzip file ({exc})") from exc
+            except (OSError, EOFError, zlib.error) as exc:
+                raise DealflowError(f"{path}: not a valid gzip file ({exc}); compress it again or give the plain CSV") from exc
         frame = _read_csv(path, raw, options, notes)
         del raw  # the bytes, before the cells are cleaned (a 788 MB file would be held three times)
         # Polars keeps a quoted header's doubled quotes: HubSpot's "Date entered ""Won (Sales Pipeline)"""

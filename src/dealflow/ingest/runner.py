@@ -171,6 +171,9 @@ def run_import(
     else:
         layout_notes = []
     raw = kept
+    if raw.is_empty():  # a header and no rows (or none kept): an export of nothing, not an error
+        return ImportResult(kind=kind, file=str(path), rows=0, mapping=used, problems=[],
+                            notes=[*read_notes, *layout_notes, f"{source}: no rows to import"])
 
     typed_fields = {c: fields[f] for c, f in used.columns.items() if f in fields}
     typed_fields |= {c: Field(f, "datetime") for c, f in used.columns.items() if f.startswith(STAGE_DATE_PREFIX)}
