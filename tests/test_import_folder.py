@@ -94,3 +94,17 @@ def test_header_only_files_and_corrupt_gzip_are_clear(tmp_path, file_store):
     out = _run("import-folder", str(folder), "--db", file_store.url)
     assert "accounts.csv.gz: not a valid gzip file" in str(out.exception)
     assert "accounts.csv.gz was not imported (files stored before it: none)" in out.output
+
+
+def test_a_folder_read_again_in_another_time_zone_adds_no_stage_moves(tmp_path, file_store):
+    """The same moves an hour earlier are not new moves; stored ones never become moves to themselves."""
+    result, _ = generate_files(tmp_path / "files", deals=150, seed=9, days=300)
+    assert _run("import-folder", str(tmp_path / "files"), "--db", file_store.url).exit_code == 0
+    before = load_history(file_store).stage_changes
+    for zone in ("Europe/Berlin", "America/New_York"):  # stored moves shifted back, then forward
+        out = _run("import-folder", str(tmp_path / "files"), "--db", file_store.url, "--timezone", zone)
+        assert out.exit_code == 0, out.output
+        after = load_history(file_store).stage_changes
+        assert after.height == before.height == result.stage_changes
+        assert after.filter(pl.col("from_stage") == pl.col("to_stage")).height == 0
+        assert after.select("deal_id", "to_stage", "at").equals(before.select("deal_id", "to_stage", "at"))

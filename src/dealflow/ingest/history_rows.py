@@ -66,7 +66,13 @@ def append_changes(session: Session, changes: pl.DataFrame, stored: pl.DataFrame
     ).sort(["deal_id", "at", "_order", "id"], nulls_last=True)
     # The stage before, from the history; a deal with no earlier row keeps the stage it was known in.
     both = both.with_columns(pl.coalesce(pl.col("to_stage_id").shift(1).over("deal_id"), "_from_given").alias("from_stage_id"))
-    fresh = both.filter(pl.col("id").is_null() & (pl.col("from_stage_id").is_null() | (pl.col("from_stage_id") != pl.col("to_stage_id"))))
+    # A new row entering the stage the deal is already in is dropped; so is one just before a
+    # stored row entering the same stage (the same move at another time, e.g. an export re-read
+    # in another time zone), which would otherwise turn the stored move into a move to itself.
+    same_as_next_stored = (pl.col("id").shift(-1).over("deal_id").is_not_null()
+                           & (pl.col("to_stage_id").shift(-1).over("deal_id") == pl.col("to_stage_id")))
+    fresh = both.filter(pl.col("id").is_null() & (pl.col("from_stage_id").is_null() | (pl.col("from_stage_id") != pl.col("to_stage_id")))
+                        & ~same_as_next_stored.fill_null(False))
     insert_frame(session, "stage_changes", fresh.select("deal_id", "from_stage_id", "to_stage_id", "at", "by", "lost_reason"))
     # New rows get ids above every stored one, in insertion order: that order decides ties in time.
     top = int(stored["id"].max() or 0) if stored.height else 0  # type: ignore[arg-type]
