@@ -43,6 +43,9 @@ def forecast(
     db: DbOption = None,
     as_of: AsOfOption = None,
     sims: Annotated[int, typer.Option("--sims", help="Monte Carlo runs.")] = 4000,
+    track_record: Annotated[int, typer.Option(
+        "--track-record", help="Widen P10–P90 by the errors of forecasts made at the start of this many earlier "
+        "periods (one more forecast each; 0: the range counts deal-level chance only).")] = 0,
     format: FormatOption = Format.table,  # noqa: A002
 ) -> None:
     """Expected bookings in a period, P10/P50/P90, from open deals and pipeline not created yet.
@@ -50,16 +53,21 @@ def forecast(
     Each open deal counts with its win probability times the chance it closes inside the
     period (learned time to close from its stage, and how often close dates slip); deals not
     created yet add the learned creation rate × conversion. Lists the commit and best-case
-    deals and the deals that move the outcome most.
+    deals and the deals that move the outcome most. P10–P90 draws each deal on its own, so at
+    scale it is narrow; --track-record widens it by how far earlier forecasts were off.
 
     Example:
         dealflow forecast --period 2017Q3
         dealflow forecast -p 2012-02 --as-of 2012-02-01 --by owner -f json
+        dealflow forecast -p 2023-12 --as-of 2023-12-01 --track-record 6
     """
     from dealflow.domain.periods import parse_period
     from dealflow.forecast.period import forecast_period
+    from dealflow.forecast.period import track_record as past_errors
 
-    result = forecast_period(load_history(db), parse_period(period), as_of=parse_instant(as_of), by=by.value if by else None, sims=sims)
+    history, target, at = load_history(db), parse_period(period), parse_instant(as_of)
+    errors = past_errors(history, target, as_of=at, periods=track_record, sims=sims) if track_record > 0 else None
+    result = forecast_period(history, target, as_of=at, by=by.value if by else None, sims=sims, period_errors=errors)
     if format is Format.json:
         print_json(result.to_dict())
         return

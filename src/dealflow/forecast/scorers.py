@@ -23,7 +23,7 @@ import numpy as np
 import polars as pl
 
 from dealflow.errors import DomainError
-from dealflow.forecast.snapshot import training_snapshots
+from dealflow.forecast.snapshot import known_at, training_snapshots
 from dealflow.history import History, to_utc
 
 
@@ -51,10 +51,22 @@ class Scorer:
         return f"{type(self).__name__}({params})"
 
 
-def _closed_by(history: History, cutoff: datetime) -> tuple[History, pl.DataFrame]:
-    h = history.as_of(to_utc(cutoff))
-    closed = h.deals.filter(pl.col("status").is_in(["won", "lost"]))
+def _closed_by(history: History, cutoff: datetime, columns: list[str]) -> tuple[History, pl.DataFrame]:
+    """The history as known at ``cutoff`` and its closed deals, only ``columns`` of them (the deals
+    frame is wide: a filtered copy of every column is hundreds of megabytes at a million deals)."""
+    h = known_at(history, to_utc(cutoff))
+    present = [c for c in dict.fromkeys(columns) if c in h.deals.columns]
+    closed = h.deals.select(present).filter(pl.col("status").is_in(["won", "lost"]))
     return h, closed
+
+
+def _open_stages_entered(h: History) -> pl.DataFrame:
+    """deal_id, stage, rank of every open stage each deal entered: ``stage_log()`` without its
+    visit bookkeeping (sorting, repeats, when each visit ended), which neither the set of stages
+    entered nor the furthest rank depends on."""
+    return h.stage_changes.filter(pl.col("to_kind") == "open").select(
+        "deal_id", pl.col("to_stage").alias("stage"), pl.col("to_rank").alias("rank")
+    )
 
 
 class StageDefault(Scorer):
@@ -94,12 +106,12 @@ class StageRate(Scorer):
         self.prior_weight = prior_weight
 
     def fit(self, history: History, cutoff: datetime) -> "StageRate":
-        h, closed = _closed_by(history, cutoff)
+        h, closed = _closed_by(history, cutoff, ["id", "pipeline", "status"])
         outcome = closed.select(pl.col("id").alias("deal_id"), "pipeline", (pl.col("status") == "won").alias("won"))
         n = outcome.height
         self.overall_ = float(outcome["won"].mean()) if n else 0.5  # type: ignore[arg-type]
         visits = (
-            h.stage_log().filter(pl.col("kind") == "open").select("deal_id", "stage").unique()
+            _open_stages_entered(h).select("deal_id", "stage").unique()
             .join(outcome, on="deal_id", how="inner")
         )
         a = self.prior_weight
@@ -143,7 +155,7 @@ class NaiveBayes(Scorer):
         return deals.join(accounts, on="account_id", how="left")
 
     def fit(self, history: History, cutoff: datetime) -> "NaiveBayes":
-        h, closed = _closed_by(history, cutoff)
+        h, closed = _closed_by(history, cutoff, ["id", "pipeline", "status", "account_id", *self.fields])
         closed = self._attributes(h, closed).with_columns((pl.col("status") == "won").alias("won"))
         self.n_won_ = int(closed["won"].sum())
         self.n_lost_ = int(closed.height - self.n_won_)
@@ -158,7 +170,7 @@ class NaiveBayes(Scorer):
             )
         # Stages, cumulatively: won deals count for every open stage; lost ones up to their furthest.
         open_stages = h.stages.filter(pl.col("kind") == "open").select("pipeline", pl.col("name").alias("value"), "rank")
-        reached = h.stage_log().filter(pl.col("kind") == "open").group_by("deal_id").agg(pl.col("rank").max().alias("_reach"))
+        reached = _open_stages_entered(h).group_by("deal_id").agg(pl.col("rank").max().alias("_reach"))
         per_deal = (
             closed.select(pl.col("id").alias("deal_id"), "pipeline", "won")
             .join(reached, on="deal_id", how="left")

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 import numpy as np
 import polars as pl
 
+from dealflow.forecast.snapshot import known_at
 from dealflow.history import History, to_utc
 
 Z90 = 1.2815515655446004
@@ -20,7 +21,7 @@ Z90 = 1.2815515655446004
 def weekly_bookings(history: History, cutoff: datetime, *, weeks: int = 104) -> np.ndarray:
     """Won amount per 7-day bin ending at ``cutoff`` (oldest first), from the first deal on."""
     at = to_utc(cutoff)
-    h = history.as_of(at)
+    h = known_at(history, at)
     first = h.deals["first_seen_at"].min()
     if first is None:
         return np.zeros(0)

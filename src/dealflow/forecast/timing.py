@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 import numpy as np
 import polars as pl
 
-from dealflow.forecast.snapshot import DAY_US, training_snapshots
+from dealflow.forecast.snapshot import DAY_US, known_at, training_snapshots
 from dealflow.history import History, to_utc
 
 
@@ -117,8 +117,7 @@ class NewPipeline:
 
     def fit(self, history: History, cutoff: datetime) -> "NewPipeline":
         at = to_utc(cutoff)
-        h = history.as_of(at)
-        d = h.deals
+        d = known_at(history, at).deals
         first = d["first_seen_at"].min()
         window = min(self.rate_window_days, max(((at - first).days if first else 0), 1))  # type: ignore[operator]
         recent = d.filter(pl.col("first_seen_at") > at - timedelta(days=window))
