@@ -108,3 +108,14 @@ def test_a_folder_read_again_in_another_time_zone_adds_no_stage_moves(tmp_path, 
         assert after.height == before.height == result.stage_changes
         assert after.filter(pl.col("from_stage") == pl.col("to_stage")).height == 0
         assert after.select("deal_id", "to_stage", "at").equals(before.select("deal_id", "to_stage", "at"))
+
+
+def test_a_folder_given_to_import_and_a_wrong_kind_in_a_mapping_file_are_named(tmp_path):
+    from dealflow.errors import DealflowError
+    from dealflow.ingest import load_mapping, read_table
+
+    with pytest.raises(DealflowError, match="is a folder; import a folder of files named by kind with `dealflow import-folder"):
+        read_table(tmp_path)
+    (tmp_path / "deals.toml").write_text('kind = "deal"\n')
+    with pytest.raises(DealflowError, match=r"mapping file .*deals.toml: unknown kind 'deal'; choose one of: accounts"):
+        load_mapping(tmp_path / "deals.toml")

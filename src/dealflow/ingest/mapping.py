@@ -162,7 +162,8 @@ def load_mapping(path: str | Path) -> Mapping:
     kind = data.pop("kind", None)
     if not kind:
         raise DealflowError(f"mapping file {path} has no 'kind = ...' line")
-    fields_of(kind)
+    if kind not in KINDS:
+        raise DealflowError(f"mapping file {path}: unknown kind {kind!r}; choose one of: {', '.join(KINDS)}")
     columns = data.pop("columns", {})
     values = data.pop("values", {})
     activities = data.pop("activities", {})

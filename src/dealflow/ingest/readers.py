@@ -194,6 +194,8 @@ def read_table(path: str | Path, options: ParseOptions | None = None, notes: lis
     options = options or ParseOptions()
     notes = [] if notes is None else notes
     if not path.is_file():
+        if path.is_dir():
+            raise DealflowError(f"{path} is a folder; import a folder of files named by kind with `dealflow import-folder {path}`")
         raise DealflowError(f"{path}: no such file")
     suffixes = [s.lower() for s in path.suffixes]
     last = suffixes[-1] if suffixes else ""
