@@ -83,6 +83,19 @@ def bpi_store() -> Iterator[Store]:
 
 
 @pytest.fixture(scope="session")
+def synthetic_history():  # type: ignore[no-untyped-def]
+    """1,000 generated deals over 540 days (seed 4): the backtest and forecast-range tests share it."""
+    from dealflow.store.frames import load_history
+    from dealflow.synthetic import generate
+
+    store = Store(":memory:")
+    generate(store, deals=1000, seed=4, days=540)
+    history = load_history(store)
+    store.dispose()
+    return history
+
+
+@pytest.fixture(scope="session")
 def maven_history(maven_store: Store):  # type: ignore[no-untyped-def]
     from dealflow.store.frames import load_history
 

@@ -10,23 +10,11 @@ from typer.testing import CliRunner
 
 from dealflow.cli import app
 from dealflow.forecast.backtest import backtest, monthly_cutoffs
-from dealflow.store import Store
-from dealflow.store.frames import load_history
-from dealflow.synthetic import generate
 
 
-@pytest.fixture(scope="module")
-def history():
-    store = Store(":memory:")
-    generate(store, deals=1000, seed=4, days=540)
-    h = load_history(store)
-    store.dispose()
-    return h
-
-
-def test_backtest_reports_every_scorer_and_forecaster(history):
+def test_backtest_reports_every_scorer_and_forecaster(synthetic_history):
     cutoffs = [datetime(2022, m, 1, tzinfo=timezone.utc) for m in (3, 4)]
-    result = backtest(history, cutoffs, sims=500, dealflow_params={"max_iter": 40, "every_days": 28})
+    result = backtest(synthetic_history, cutoffs, sims=500, dealflow_params={"max_iter": 40, "every_days": 28})
     out = json.loads(json.dumps(result.to_dict(), default=str))
     names = [s["name"] for s in out["scorers"]]
     assert names == ["stage_default", "stage_rate", "naive_bayes", "dealflow", "oracle"]
@@ -44,8 +32,8 @@ def test_backtest_reports_every_scorer_and_forecaster(history):
     assert result.periods.group_by("period").agg(pl.col("actual").n_unique().alias("n"))["n"].max() == 1
 
 
-def test_monthly_cutoffs_leave_a_full_month_after_each(history):
-    cutoffs = monthly_cutoffs(history)
+def test_monthly_cutoffs_leave_a_full_month_after_each(synthetic_history):
+    cutoffs = monthly_cutoffs(synthetic_history)
     assert cutoffs[0] == datetime(2021, 2, 1, tzinfo=timezone.utc)
     assert cutoffs[-1] == datetime(2022, 5, 1, tzinfo=timezone.utc)  # data ends 2022-06-25
 

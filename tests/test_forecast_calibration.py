@@ -14,21 +14,9 @@ from dealflow.forecast.backtest import _TrackRecord, backtest, narrowed
 from dealflow.forecast.calibration import relative_error, widen_range
 from dealflow.forecast.metrics import coverage
 from dealflow.forecast.period import forecast_period, simulate, simulated_totals
-from dealflow.store import Store
-from dealflow.store.frames import load_history
-from dealflow.synthetic import generate
 
 T90_1 = 3.077683537175253  # Student's t, 90th percentile, 1 degree of freedom
 T90_2 = 1.8856180831641267  # 2 degrees of freedom
-
-
-@pytest.fixture(scope="module")
-def history():
-    store = Store(":memory:")
-    generate(store, deals=1000, seed=4, days=540)
-    h = load_history(store)
-    store.dispose()
-    return h
 
 
 def utc(y: int, m: int, d: int = 1) -> datetime:
@@ -113,10 +101,10 @@ def test_block_wise_totals_equal_the_whole_matrix(monkeypatch):
 
 # -- forecast and backtest ----------------------------------------------------------------------
 
-def test_forecast_widens_around_the_same_p50(history):
+def test_forecast_widens_around_the_same_p50(synthetic_history):
     kwargs = {"as_of": utc(2022, 3), "sims": 500}
-    plain = forecast_period(history, parse_period("2022-03"), **kwargs)
-    honest = forecast_period(history, parse_period("2022-03"), period_errors=[0.2], **kwargs)
+    plain = forecast_period(synthetic_history, parse_period("2022-03"), **kwargs)
+    honest = forecast_period(synthetic_history, parse_period("2022-03"), period_errors=[0.2], **kwargs)
     assert honest.p50 == plain.p50 and honest.expected == plain.expected
     assert (honest.simulated_p10, honest.simulated_p90) == (plain.p10, plain.p90)
     half = T90_1 * 0.2 * (plain.p50 - plain.already_booked)
@@ -127,9 +115,9 @@ def test_forecast_widens_around_the_same_p50(history):
     assert plain.period_error is None and plain.simulated_p10 == plain.p10
 
 
-def test_backtest_learns_each_range_from_the_periods_before_it(history):
+def test_backtest_learns_each_range_from_the_periods_before_it(synthetic_history):
     cutoffs = [utc(2022, 2), utc(2022, 3), utc(2022, 4)]
-    result = backtest(history, cutoffs, scorers=("stage_rate", "dealflow"), sims=500,
+    result = backtest(synthetic_history, cutoffs, scorers=("stage_rate", "dealflow"), sims=500,
                       dealflow_params={"max_iter": 40, "every_days": 28})
     rows = result.periods.filter(pl.col("forecaster") == "dealflow").sort("cutoff").to_dicts()
     # cut-offs at month starts: nothing booked yet, so each error is actual / P50 - 1
@@ -145,14 +133,14 @@ def test_backtest_learns_each_range_from_the_periods_before_it(history):
     assert by_name["dealflow"]["coverage_p10_p90"] == pytest.approx(sum(inside) / 3)
 
 
-def test_narrowed_history_keeps_rows_and_drops_only_unread_columns(history):
-    slim = narrowed(history)
+def test_narrowed_history_keeps_rows_and_drops_only_unread_columns(synthetic_history):
+    slim = narrowed(synthetic_history)
     assert slim.activities.columns == ["deal_id", "kind", "at"]
-    assert slim.activities.height == history.activities.height
-    assert set(history.stage_changes.columns) - set(slim.stage_changes.columns) == {"from_stage", "by"}
-    assert set(history.deals.columns) - set(slim.deals.columns) == {"name"}
-    assert slim.deal_products.height == 0 and slim.deal_products.columns == history.deal_products.columns
-    assert slim.now == history.now
+    assert slim.activities.height == synthetic_history.activities.height
+    assert set(synthetic_history.stage_changes.columns) - set(slim.stage_changes.columns) == {"from_stage", "by"}
+    assert set(synthetic_history.deals.columns) - set(slim.deals.columns) == {"name"}
+    assert slim.deal_products.height == 0 and slim.deal_products.columns == synthetic_history.deal_products.columns
+    assert slim.now == synthetic_history.now
 
 
 def test_earlier_periods_of_the_same_length():
@@ -162,12 +150,12 @@ def test_earlier_periods_of_the_same_length():
     assert (quarters[0].start.isoformat(), quarters[0].end.isoformat()) == ("2021-10-01", "2022-01-01")
 
 
-def test_track_record_replays_the_earlier_periods_without_look_ahead(history):
+def test_track_record_replays_the_earlier_periods_without_look_ahead(synthetic_history):
     at = utc(2022, 3, 15)  # March has not ended: only January and February count
-    errors = period_module.track_record(history, parse_period("2022-04"), as_of=at, periods=3, sims=300)
+    errors = period_module.track_record(synthetic_history, parse_period("2022-04"), as_of=at, periods=3, sims=300)
     assert len(errors) == 2
-    jan = forecast_period(history, parse_period("2022-01"), as_of=utc(2022, 1), sims=300)
-    booked = history.as_of(at).deals.filter(
+    jan = forecast_period(synthetic_history, parse_period("2022-01"), as_of=utc(2022, 1), sims=300)
+    booked = synthetic_history.as_of(at).deals.filter(
         (pl.col("status") == "won") & pl.col("closed_at").is_between(utc(2022, 1), utc(2022, 2), closed="left"))
     assert errors[0] == pytest.approx(relative_error(float(booked["amount"].sum()), jan.p50, jan.already_booked))
 
