@@ -8,7 +8,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from dealflow.domain.periods import parse_period
+from dealflow.domain.periods import earlier_periods, parse_period
 from dealflow.forecast import period as period_module
 from dealflow.forecast.backtest import _TrackRecord, backtest, narrowed
 from dealflow.forecast.calibration import relative_error, widen_range
@@ -144,9 +144,9 @@ def test_narrowed_history_keeps_rows_and_drops_only_unread_columns(synthetic_his
 
 
 def test_earlier_periods_of_the_same_length():
-    months = period_module.earlier_periods(parse_period("2022-03"), 2)
+    months = earlier_periods(parse_period("2022-03"), 2)
     assert [(p.start.isoformat(), p.end.isoformat()) for p in months] == [("2022-01-01", "2022-02-01"), ("2022-02-01", "2022-03-01")]
-    quarters = period_module.earlier_periods(parse_period("2022Q1"), 1)
+    quarters = earlier_periods(parse_period("2022Q1"), 1)
     assert (quarters[0].start.isoformat(), quarters[0].end.isoformat()) == ("2021-10-01", "2022-01-01")
 
 

@@ -67,3 +67,13 @@ def periods_between(first: date, last: date, kind: str = "month") -> list[Period
         out.append(Period(label, start, end))
         start = end
     return out
+
+
+def earlier_periods(period: Period, count: int) -> list[Period]:
+    """The ``count`` periods of the same length as ``period`` just before it, oldest first."""
+    months = (period.end.year - period.start.year) * 12 + period.end.month - period.start.month
+    out = []
+    for k in range(count, 0, -1):
+        start, end = _add_months(period.start, -k * months), _add_months(period.end, -k * months)
+        out.append(Period(f"{start:%Y-%m}..{end:%Y-%m}", start, end))
+    return out

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime
+from datetime import datetime
 
 import numpy as np
 import polars as pl
 
-from dealflow.domain.periods import Period
+from dealflow.domain.periods import Period, earlier_periods
 from dealflow.forecast.calibration import relative_error, widen_range
 from dealflow.forecast.scorers import DealflowScorer, Scorer
 from dealflow.forecast.snapshot import snapshot, training_snapshots
@@ -186,11 +186,12 @@ def forecast_period(
     booked_deals = won.filter((pl.col("closed_at") >= start) & (pl.col("closed_at") < end))
     booked = float(booked_deals["amount"].fill_null(0).sum())
 
-    # new pipeline split by each group's share of the amount won so far
-    won_by = won.group_by(pl.col(by).fill_null("(none)")).agg(pl.col("amount").sum()) if by else None
-    booked_by = dict(booked_deals.group_by(pl.col(by).fill_null("(none)")).agg(pl.col("amount").sum()).iter_rows()) if by else {}
-    labels = sorted(set(snap[by].fill_null("(none)").to_list()) | set(won_by[by].to_list()) | set(booked_by)) if by and won_by is not None else []
-    groups = _group_index(snap, by, labels) if by else None
+    won_by, booked_by, labels, groups = None, {}, [], None
+    if by is not None:  # new pipeline split by each group's share of the amount won so far
+        won_by = won.group_by(pl.col(by).fill_null("(none)")).agg(pl.col("amount").sum())
+        booked_by = dict(booked_deals.group_by(pl.col(by).fill_null("(none)")).agg(pl.col("amount").sum()).iter_rows())
+        labels = sorted(set(snap[by].fill_null("(none)").to_list()) | set(won_by[by].to_list()) | set(booked_by))
+        groups = _group_index(snap, by, labels)
 
     rng = np.random.default_rng(seed)
     ex_total, ex_by_group = simulated_totals(rng, amounts, chance, sims, groups, len(labels))
@@ -219,7 +220,7 @@ def forecast_period(
     ).sort("swing", descending=True).head(10)
 
     by_frame = None
-    if by is not None and won_by is not None and groups is not None:
+    if won_by is not None and groups is not None:
         total_won = float(won_by["amount"].sum() or 0.0)
         shares = {g: (float(v or 0.0) / total_won if total_won else 0.0) for g, v in won_by.iter_rows()}
         rows = []
@@ -236,21 +237,6 @@ def forecast_period(
         already_booked=booked, deals=deals, by=by_frame, movers=movers, notes=notes,
         simulated_p10=p10, simulated_p90=p90, period_error=widened.scale, period_errors_used=widened.periods,
     )
-
-
-def earlier_periods(period: Period, count: int) -> list[Period]:
-    """The ``count`` periods of the same length as ``period`` just before it, oldest first."""
-    months = (period.end.year - period.start.year) * 12 + period.end.month - period.start.month
-
-    def shift(d: date, k: int) -> date:
-        m = d.month - 1 - k * months
-        return date(d.year + m // 12, m % 12 + 1, 1)
-
-    out = []
-    for k in range(count, 0, -1):
-        start, end = shift(period.start, k), shift(period.end, k)
-        out.append(Period(f"{start:%Y-%m}..{end:%Y-%m}", start, end))
-    return out
 
 
 def track_record(history: History, period: Period, *, as_of: datetime | None = None, periods: int = 3,
